@@ -1,0 +1,32 @@
+//! The route tables: a reader can see every route of a version here.
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{accounts, books, library, ops};
+
+/// `/api/v1`: the seed's routes, kept stable.
+pub fn v1(cfg: &mut ServiceConfig) {
+    cfg.service(books::handlers::list_books)
+        .service(books::handlers::get_book)
+        .service(books::handlers::create_book)
+        .service(books::handlers::replace_book)
+        .service(books::handlers::delete_book)
+        .service(books::handlers::search)
+        .service(library::handlers::add_tag)
+        .service(library::handlers::remove_tag)
+        .service(library::handlers::change_status)
+        .service(library::handlers::list_tags)
+        .service(library::handlers::library)
+        .service(accounts::handlers::me)
+        .service(accounts::handlers::change_password)
+        .service(accounts::handlers::create_user)
+        .service(accounts::handlers::list_users);
+}
+
+/// Routes outside the versioned prefix: tokens and operations.
+pub fn unversioned(cfg: &mut ServiceConfig) {
+    cfg.service(accounts::handlers::issue_token)
+        .service(ops::health)
+        .service(ops::ready)
+        .service(ops::openapi_v1);
+}

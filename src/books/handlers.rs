@@ -1,0 +1,248 @@
+//! Catalog routes: list, search, read, and admin writes.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use super::queries::{self, Listing, SortColumn, SortOrder};
+use super::{Book, BookColumns, BookInput, BookPage};
+use crate::auth::{AdminUser, AuthUser, MaybeUser};
+use crate::db;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::Caching;
+use crate::http::extract::{ValidJson, ValidQuery};
+use crate::paging::{Page, PageQuery};
+use crate::security::{self, Event};
+use crate::startup::AppState;
+
+/// Query of `GET /books`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BooksQuery {
+    /// 1–100,000; default 1.
+    #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
+    #[param(minimum = 1, maximum = 100_000)]
+    pub page: Option<u32>,
+    /// 1–100; default 20.
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+    /// `title`, `author` or `rating`; by id when absent.
+    #[serde(rename = "sortColumn")]
+    #[param(rename = "sortColumn", inline, value_type = Option<String>, pattern = "^(title|author|rating)$")]
+    pub sort_column: Option<String>,
+    /// `asc` (default) or `desc`.
+    #[serde(rename = "sortOrder")]
+    #[param(rename = "sortOrder", inline, value_type = Option<String>, pattern = "^(asc|desc)$")]
+    pub sort_order: Option<String>,
+}
+
+/// Query of `GET /search`: `/books`'s plus the search text.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Case-insensitive literal substring of the title or author (`%` and
+    /// `_` are not wildcards); at most 200 characters.
+    #[validate(length(max = 200, message = "length must be at most 200"))]
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
+    #[param(minimum = 1, maximum = 100_000)]
+    pub page: Option<u32>,
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+    #[serde(rename = "sortColumn")]
+    #[param(rename = "sortColumn", inline, value_type = Option<String>, pattern = "^(title|author|rating)$")]
+    pub sort_column: Option<String>,
+    #[serde(rename = "sortOrder")]
+    #[param(rename = "sortOrder", inline, value_type = Option<String>, pattern = "^(asc|desc)$")]
+    pub sort_order: Option<String>,
+}
+
+fn listing(
+    q: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+    sort_column: Option<&str>,
+    sort_order: Option<&str>,
+) -> Result<Listing, ApiError> {
+    Ok(Listing {
+        q,
+        sort: sort_column.map(SortColumn::parse).transpose()?,
+        order: sort_order.map(SortOrder::parse).transpose()?.unwrap_or_default(),
+        page: Page::from(PageQuery { page, per_page }),
+    })
+}
+
+async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> Result<HttpResponse, ApiError> {
+    let page = listing.page;
+    let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
+    let mut response = HttpResponse::Ok();
+    caching.apply(&mut response);
+    Ok(response.json(BookPage { books, page: page.page, per_page: page.per_page, total }))
+}
+
+/// List the catalog, one page at a time.
+#[utoipa::path(
+    tag = "books",
+    security(("bearer" = [])),
+    params(BooksQuery),
+    responses(
+        (status = 200, description = "One page of books", body = BookPage),
+        (status = 400, description = "`invalid_sort_column`, `invalid_sort_order`, `validation_failed` or `invalid_query`", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+    )
+)]
+#[get("/books")]
+pub async fn list_books(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    ValidQuery(query): ValidQuery<BooksQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let listing = listing(
+        None,
+        query.page,
+        query.per_page,
+        query.sort_column.as_deref(),
+        query.sort_order.as_deref(),
+    )?;
+    page_of_books(&state, listing, Caching::Private).await
+}
+
+/// Search the catalog by title or author. Anonymous calls are allowed.
+#[utoipa::path(
+    tag = "books",
+    security((), ("bearer" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "One page of matching books", body = BookPage),
+        (status = 400, description = "`invalid_sort_column` (message `Invalid sort column`), `invalid_sort_order` (message `Invalid sort order`), `validation_failed` or `invalid_query`", body = ErrorEnvelope),
+        (status = 401, description = "Credentials were sent and are invalid", body = ErrorEnvelope),
+    )
+)]
+#[get("/search")]
+pub async fn search(
+    state: web::Data<AppState>,
+    user: MaybeUser,
+    ValidQuery(query): ValidQuery<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let listing = listing(
+        query.q,
+        query.page,
+        query.per_page,
+        query.sort_column.as_deref(),
+        query.sort_order.as_deref(),
+    )?;
+    let caching = if user.0.is_some() { Caching::Private } else { Caching::Public };
+    page_of_books(&state, listing, caching).await
+}
+
+/// One book.
+#[utoipa::path(
+    tag = "books",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Book id")),
+    responses(
+        (status = 200, description = "The book", body = Book),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 404, description = "No such book", body = ErrorEnvelope),
+    )
+)]
+#[get("/books/{id}")]
+pub async fn get_book(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let book = db::run(&state.pool, move |conn| queries::get(conn, id)).await?;
+    let mut response = HttpResponse::Ok();
+    Caching::Private.apply(&mut response);
+    Ok(response.json(book))
+}
+
+/// Add a book (admins only).
+#[utoipa::path(
+    tag = "books",
+    security(("bearer" = [])),
+    request_body = BookInput,
+    responses(
+        (status = 201, description = "Created; `Location` names the new book", body = Book),
+        (status = 400, description = "Invalid body (`validation_failed` lists the fields, `invalid_body`, `invalid_json`)", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
+        (status = 415, description = "Not JSON", body = ErrorEnvelope),
+    )
+)]
+#[post("/books")]
+pub async fn create_book(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    ValidJson(input): ValidJson<BookInput>,
+) -> Result<HttpResponse, ApiError> {
+    let columns = BookColumns::from_input(input, db::now());
+    let book = db::run(&state.pool, move |conn| queries::create(conn, &columns)).await?;
+    security::log(Event::BookCreated, Some(admin.0.id), &format!("book {}", book.id));
+    let mut response = HttpResponse::build(StatusCode::CREATED);
+    Caching::Private.apply(&mut response);
+    Ok(response.insert_header((LOCATION, format!("/api/v1/books/{}", book.id))).json(book))
+}
+
+/// Replace a book (admins only).
+#[utoipa::path(
+    tag = "books",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Book id")),
+    request_body = BookInput,
+    responses(
+        (status = 200, description = "The book as now stored", body = Book),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such book", body = ErrorEnvelope),
+    )
+)]
+#[put("/books/{id}")]
+pub async fn replace_book(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<i64>,
+    ValidJson(input): ValidJson<BookInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let columns = BookColumns::from_input(input, db::now());
+    let book = db::run(&state.pool, move |conn| queries::replace(conn, id, &columns)).await?;
+    security::log(Event::BookUpdated, Some(admin.0.id), &format!("book {id}"));
+    let mut response = HttpResponse::Ok();
+    Caching::Private.apply(&mut response);
+    Ok(response.json(book))
+}
+
+/// Delete a book, with every user's tags and status on it (admins only).
+#[utoipa::path(
+    tag = "books",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Book id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such book", body = ErrorEnvelope),
+    )
+)]
+#[delete("/books/{id}")]
+pub async fn delete_book(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    db::run(&state.pool, move |conn| queries::delete(conn, id)).await?;
+    security::log(Event::BookDeleted, Some(admin.0.id), &format!("book {id}"));
+    Ok(HttpResponse::NoContent().finish())
+}

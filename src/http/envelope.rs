@@ -1,0 +1,125 @@
+//! The outermost application middleware: request ids, panics, and the
+//! guarantee that every error leaves in the envelope.
+
+use std::panic::AssertUnwindSafe;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::FutureExt;
+
+use crate::error::{ApiError, ErrorBody, render};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, echoed as `X-Request-Id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// Keeps a client's id only when it is 1–64 characters of
+    /// `[A-Za-z0-9._-]`, so it is safe to log and to echo.
+    pub fn from_request(req: &ServiceRequest) -> Self {
+        req.headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_acceptable_request_id(v))
+            .map(|v| Self(v.to_owned()))
+            .unwrap_or_else(|| Self(uuid::Uuid::new_v4().simple().to_string()))
+    }
+}
+
+pub fn is_acceptable_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Assigns the request id, turns errors and panics from any inner layer
+/// into responses, and puts every error response into the envelope.
+pub async fn envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = RequestId::from_request(&req);
+    req.extensions_mut().insert(request_id.clone());
+    let http_req = req.request().clone();
+
+    let response = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+        Ok(Ok(response)) => response.map_into_boxed_body(),
+        Ok(Err(error)) => ServiceResponse::new(http_req, error.error_response()),
+        Err(_) => {
+            log::error!("request {} panicked", request_id.0);
+            ServiceResponse::new(http_req, ApiError::internal("handler panicked").error_response())
+        }
+    };
+
+    let mut response = if response.status().is_client_error() || response.status().is_server_error() {
+        let (req, res) = response.into_parts();
+        ServiceResponse::new(req, enveloped(res, &request_id))
+    } else {
+        response
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Re-renders an error response with the request id, keeping headers such
+/// as `Allow` or `WWW-Authenticate`. Responses that did not come from
+/// `ApiError` (actix's own) get a generic message for their status, so no
+/// framework text leaks.
+fn enveloped(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
+    let status = response.status();
+    let mut body = response
+        .extensions()
+        .get::<ErrorBody>()
+        .cloned()
+        .unwrap_or_else(|| body_for_status(status));
+    body.request_id = request_id.0.clone();
+
+    let mut rendered = render(status, body);
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name != header::CACHE_CONTROL {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
+
+fn body_for_status(status: StatusCode) -> ErrorBody {
+    let (code, message) = match status.as_u16() {
+        400 => ("bad_request", "Bad request"),
+        401 => ("authentication_required", "Authentication required"),
+        403 => ("forbidden", "Forbidden"),
+        404 => ("not_found", "Not found"),
+        405 => ("method_not_allowed", "Method not allowed"),
+        408 => ("request_timeout", "Request timeout"),
+        413 => ("payload_too_large", "Request body is larger than 1 MiB"),
+        414 => ("uri_too_long", "URI too long"),
+        415 => ("unsupported_media_type", "Content-Type must be application/json"),
+        431 => ("headers_too_large", "Request headers too large"),
+        503 => ("service_unavailable", "The service is temporarily unavailable"),
+        s if s >= 500 => ("internal_error", "Internal server error"),
+        _ => ("bad_request", "Bad request"),
+    };
+    ErrorBody {
+        message: message.to_owned(),
+        status_code: status.as_u16(),
+        code: code.to_owned(),
+        request_id: String::new(),
+        details: None,
+    }
+}
+
+/// The app's default service: a path that exists under another method is a
+/// 405, anything else a 404.
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.resource_map().has_resource(req.path()) {
+        Err(ApiError::MethodNotAllowed)
+    } else {
+        Err(ApiError::NotFound("No such route"))
+    }
+}

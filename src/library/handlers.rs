@@ -1,0 +1,132 @@
+//! Routes over the caller's own tags, statuses and library.
+
+use actix_web::{HttpResponse, get, post, web};
+
+use super::queries::{self, LibraryFilter};
+use super::{LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse};
+use crate::auth::AuthUser;
+use crate::db;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::Caching;
+use crate::http::extract::{ValidJson, ValidQuery};
+use crate::paging::{Page, PageQuery};
+use crate::security::{self, Event};
+use crate::startup::AppState;
+
+fn private_json(body: impl serde::Serialize) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    Caching::Private.apply(&mut response);
+    response.json(body)
+}
+
+/// Tag a book for the caller, creating the tag if new.
+#[utoipa::path(
+    tag = "library",
+    security(("bearer" = [])),
+    request_body = TagRequest,
+    responses(
+        (status = 200, description = "The caller's tags on the book, sorted", body = TagsResponse),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 404, description = "No such book", body = ErrorEnvelope),
+    )
+)]
+#[post("/add_tag")]
+pub async fn add_tag(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    ValidJson(body): ValidJson<TagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tags = db::run(&state.pool, move |conn| queries::add_tag(conn, user.id, body.book_id, &body.tag)).await?;
+    Ok(private_json(TagsResponse { success: true, tags }))
+}
+
+/// Remove one of the caller's tags from a book.
+#[utoipa::path(
+    tag = "library",
+    security(("bearer" = [])),
+    request_body = TagRequest,
+    responses(
+        (status = 200, description = "The caller's remaining tags on the book, sorted", body = TagsResponse),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 404, description = "No such book, or the caller has no such tag on it", body = ErrorEnvelope),
+    )
+)]
+#[post("/remove_tag")]
+pub async fn remove_tag(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    ValidJson(body): ValidJson<TagRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tags = db::run(&state.pool, move |conn| queries::remove_tag(conn, user.id, body.book_id, &body.tag)).await?;
+    Ok(private_json(TagsResponse { success: true, tags }))
+}
+
+/// Set the caller's reading status of a book (logged as a security event).
+#[utoipa::path(
+    tag = "library",
+    security(("bearer" = [])),
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "Status set", body = StatusResponse),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 404, description = "No such book", body = ErrorEnvelope),
+    )
+)]
+#[post("/change_status")]
+pub async fn change_status(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    ValidJson(body): ValidJson<StatusRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let status = ReadingStatus::parse(&body.status)
+        .ok_or_else(|| ApiError::bad_request("validation_failed", "Invalid status"))?;
+    let book_id = body.book_id;
+    db::run(&state.pool, move |conn| queries::set_status(conn, user.id, book_id, status)).await?;
+    security::log(Event::StatusChanged, Some(user.id), &format!("Book ID: {book_id}, New status: {}", status.as_str()));
+    Ok(private_json(StatusResponse { success: true, book_id, status }))
+}
+
+/// The caller's tags, with how many books carry each.
+#[utoipa::path(
+    tag = "library",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's tags, by name", body = TagList),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+    )
+)]
+#[get("/tags")]
+pub async fn list_tags(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let tags = db::run(&state.pool, move |conn| Ok(queries::tag_counts(conn, user.id)?)).await?;
+    Ok(private_json(TagList { tags }))
+}
+
+/// The caller's books (any with a status or a tag), by title.
+#[utoipa::path(
+    tag = "library",
+    security(("bearer" = [])),
+    params(LibraryQuery),
+    responses(
+        (status = 200, description = "One page of the caller's books", body = LibraryPage),
+        (status = 400, description = "Invalid filter or paging", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+    )
+)]
+#[get("/library")]
+pub async fn library(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    ValidQuery(query): ValidQuery<LibraryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = LibraryFilter {
+        status: query.status.as_deref().and_then(ReadingStatus::parse),
+        tag: query.tag,
+        page: Page::from(PageQuery { page: query.page, per_page: query.per_page }),
+    };
+    let page = filter.page;
+    let (books, total) = db::run(&state.pool, move |conn| queries::library(conn, user.id, &filter)).await?;
+    Ok(private_json(LibraryPage { books, page: page.page, per_page: page.per_page, total }))
+}

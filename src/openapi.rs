@@ -1,0 +1,61 @@
+//! The OpenAPI documents, generated from the handlers' annotations. The
+//! committed copy under `api/` is compared with this in the tests.
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shelf",
+        description = "A security-hardened REST API for book catalogs and personal reading lists.\n\n\
+            Every error has the body `ErrorEnvelope`; its `code` is stable. Text fields of books \
+            are HTML-safe (tags removed, `&`, `<`, `>` entity-encoded).",
+        license(name = "GPL-3.0-or-later", identifier = "GPL-3.0-or-later")
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Tokens"),
+        (name = "books", description = "The catalog"),
+        (name = "library", description = "The caller's tags and reading statuses"),
+        (name = "account", description = "The caller's account"),
+        (name = "users", description = "User administration"),
+        (name = "operations", description = "Health and documents"),
+    )
+)]
+struct V1Info;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The v1 document, collected from the same route tables the server mounts.
+pub fn v1() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(V1Info::openapi())
+        .service(scope("/api/v1").configure(api::v1))
+        .configure(api::unversioned)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The v1 document as the pretty JSON that is served and committed.
+pub fn v1_json() -> String {
+    let mut json = v1().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

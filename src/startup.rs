@@ -1,0 +1,180 @@
+//! Building the application: database, state, middleware order, server.
+
+use std::net::TcpListener;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
+use actix_web::{App, HttpServer, web};
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::auth::credentials::CredentialCache;
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::Passwords;
+use crate::db::{self, DbPool, MigrationError};
+use crate::http::{envelope, extract};
+use crate::settings::{Secret, Settings};
+use crate::{accounts, api, books, ops, openapi, secrets};
+
+/// Everything a handler may need, built once and shared by all workers.
+pub struct AppState {
+    pub pool: DbPool,
+    pub jwt: JwtKeys,
+    pub passwords: Passwords,
+    pub credentials: CredentialCache,
+    pub openapi_v1: web::Bytes,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
+        Ok(Self {
+            pool,
+            jwt: JwtKeys::new(jwt_secret, settings.access_token_ttl)
+                .map_err(|e| StartError::Secret(e.to_string()))?,
+            passwords: Passwords::default(),
+            credentials: CredentialCache::default(),
+            openapi_v1: web::Bytes::from(openapi::v1_json()),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("SHELF_DATABASE_URL: cannot connect to the database ({0})")]
+    Connect(String),
+    #[error("{0}")]
+    Migration(#[from] MigrationError),
+    #[error("start-up database work failed: {0}")]
+    Database(String),
+    #[error("SHELF_JWT_SECRET: unusable ({0})")]
+    Secret(String),
+    #[error("SHELF_BIND: cannot listen on {0}: {1}")]
+    Bind(std::net::SocketAddr, std::io::Error),
+}
+
+const JWT_SECRET_KEY: &str = "jwt_secret";
+
+/// Connects, migrates, and settles the signing secret: everything the
+/// server needs from the database before it accepts a request.
+pub fn prepare_database(settings: &Settings) -> Result<(DbPool, Secret), StartError> {
+    let pool = db::pool(&settings.database_url, settings.database_pool_size, settings.database_pool_timeout);
+    let mut conn = pool.get().map_err(|e| StartError::Connect(e.to_string()))?;
+    let applied = db::migrate(&mut conn)?;
+    if applied > 0 {
+        log::info!("applied {applied} database migration(s)");
+    }
+    books::sanitize::refresh_if_policy_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
+    let secret = match &settings.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            log::warn!(
+                "SHELF_JWT_SECRET is not set: signing tokens with a secret generated once and kept in the \
+                 database. Set SHELF_JWT_SECRET (32+ bytes) in production."
+            );
+            let stored = db::put_setting_if_absent(&mut conn, JWT_SECRET_KEY, &secrets::random_token(32))
+                .map_err(|e| StartError::Database(e.to_string()))?;
+            Secret::new(stored)
+        }
+    };
+    Ok((pool, secret))
+}
+
+/// Creates the first admin on an empty database; prints a generated
+/// password once, to the terminal rather than the log.
+pub fn bootstrap_admin(pool: &DbPool, settings: &Settings) -> Result<(), StartError> {
+    let mut conn = pool.get().map_err(|e| StartError::Connect(e.to_string()))?;
+    let given = settings.admin_password.as_ref().map(Secret::expose);
+    match accounts::bootstrap_admin(&mut conn, given).map_err(|e| StartError::Database(e.to_string()))? {
+        accounts::Bootstrap::AlreadyHasUsers => {}
+        accounts::Bootstrap::CreatedWithGivenPassword => {
+            log::info!("created user 'admin' with the password from SHELF_ADMIN_PASSWORD");
+        }
+        accounts::Bootstrap::CreatedWithRandomPassword(password) => {
+            println!("Created user 'admin' with password: {password}");
+            println!("It is shown only this once. Change it with POST /api/v1/me/password.");
+        }
+    }
+    Ok(())
+}
+
+/// The application with its routes and middleware. The last `wrap` runs
+/// first: the logger sees the final response, security headers land on
+/// every response including errors, and the envelope catches everything
+/// inside it.
+pub fn app(
+    state: web::Data<AppState>,
+    settings: &Settings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody + use<>>,
+        Error = actix_web::Error,
+        InitError = (),
+    > + use<>,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .service(scope("/api/v1").configure(api::v1))
+        .configure(api::unversioned)
+        .split_for_parts();
+    app.app_data(state)
+        .app_data(extract::json_config())
+        .app_data(extract::payload_config())
+        .app_data(extract::query_config())
+        .app_data(extract::path_config())
+        .route("/docs", web::get().to(ops::docs_redirect))
+        .route("/docs/{tail:.*}", web::get().to(ops::docs))
+        .default_service(web::to(envelope::no_route))
+        .wrap(from_fn(envelope::envelope))
+        .wrap(Compress::default())
+        .wrap(security_headers(settings.hsts))
+        .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
+}
+
+/// Added only where a handler did not set its own (the docs page sets a
+/// looser Content-Security-Policy).
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"));
+    if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    /// Prepares the database and binds `settings.bind` (port 0 picks a
+    /// free port, which tests use).
+    pub fn build(settings: Settings) -> Result<Self, StartError> {
+        let (pool, secret) = prepare_database(&settings)?;
+        bootstrap_admin(&pool, &settings)?;
+        let state = web::Data::new(AppState::new(&settings, pool, &secret)?);
+        let listener = TcpListener::bind(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
+        Self::serve(listener, state, settings)
+    }
+
+    pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
+        let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
+        let server = HttpServer::new(move || app(state.clone(), &settings))
+            .listen(listener)
+            .map_err(|e| StartError::Bind(address, e))?
+            .shutdown_timeout(30)
+            .run();
+        Ok(Self { server, port: address.port() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
