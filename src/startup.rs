@@ -132,14 +132,18 @@ pub fn app(
         .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
 }
 
+/// The headers every response carries (lower-case names).
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+];
+
 /// Added only where a handler did not set its own (the docs page sets a
 /// looser Content-Security-Policy).
 fn security_headers(hsts: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"));
+    let headers = SECURITY_HEADERS.into_iter().fold(DefaultHeaders::new(), |headers, h| headers.add(h));
     if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
 }
 

@@ -44,14 +44,22 @@ pub async fn envelope(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request_id = RequestId::from_request(&req);
     req.extensions_mut().insert(request_id.clone());
-    let http_req = req.request().clone();
 
+    // The request cannot be cloned before routing (actix needs it unshared),
+    // so errors that escape as `Err` or panics leave as an error that
+    // renders the finished envelope itself.
     let response = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
         Ok(Ok(response)) => response.map_into_boxed_body(),
-        Ok(Err(error)) => ServiceResponse::new(http_req, error.error_response()),
+        Ok(Err(error)) => {
+            let body = match error.as_error::<ApiError>() {
+                Some(api_error) => api_error.body(),
+                None => body_for_status(error.as_response_error().status_code()),
+            };
+            return Err(EscapedError::new(body, &request_id).into());
+        }
         Err(_) => {
             log::error!("request {} panicked", request_id.0);
-            ServiceResponse::new(http_req, ApiError::internal("handler panicked").error_response())
+            return Err(EscapedError::new(ApiError::internal("handler panicked").body(), &request_id).into());
         }
     };
 
@@ -65,6 +73,45 @@ pub async fn envelope(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(response)
+}
+
+/// An error that escaped the app as `Err` (or a panic), already in the
+/// envelope. Outer middleware does not see it, so it carries the headers
+/// every response must have.
+#[derive(Debug)]
+struct EscapedError {
+    body: ErrorBody,
+}
+
+impl EscapedError {
+    fn new(mut body: ErrorBody, request_id: &RequestId) -> Self {
+        body.request_id = request_id.0.clone();
+        Self { body }
+    }
+}
+
+impl std::fmt::Display for EscapedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.body.message)
+    }
+}
+
+impl ResponseError for EscapedError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.body.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = render(self.status_code(), self.body.clone());
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&self.body.request_id) {
+            headers.insert(REQUEST_ID, value);
+        }
+        for (name, value) in crate::startup::SECURITY_HEADERS {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        response
+    }
 }
 
 /// Re-renders an error response with the request id, keeping headers such
