@@ -46,7 +46,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of v1", content_type = "application/json"))
 )]
-#[get("/api/v1/openapi.json")]
+#[get("/openapi.json")]
 pub async fn openapi_v1(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -12,7 +12,7 @@ use crate::auth::credentials::CredentialCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::db::{self, DbPool, MigrationError};
-use crate::http::{envelope, extract};
+use crate::http::{body_limit, envelope, extract};
 use crate::settings::{Secret, Settings};
 use crate::{accounts, api, books, ops, openapi, secrets};
 
@@ -126,6 +126,7 @@ pub fn app(
         .route("/docs", web::get().to(ops::docs_redirect))
         .route("/docs/{tail:.*}", web::get().to(ops::docs))
         .default_service(web::to(envelope::no_route))
+        .wrap(from_fn(body_limit::body_limit))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
         .wrap(security_headers(settings.hsts))

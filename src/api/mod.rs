@@ -20,13 +20,13 @@ pub fn v1(cfg: &mut ServiceConfig) {
         .service(accounts::handlers::me)
         .service(accounts::handlers::change_password)
         .service(accounts::handlers::create_user)
-        .service(accounts::handlers::list_users);
+        .service(accounts::handlers::list_users)
+        .service(ops::openapi_v1);
 }
 
 /// Routes outside the versioned prefix: tokens and operations.
 pub fn unversioned(cfg: &mut ServiceConfig) {
     cfg.service(accounts::handlers::issue_token)
         .service(ops::health)
-        .service(ops::ready)
-        .service(ops::openapi_v1);
+        .service(ops::ready);
 }

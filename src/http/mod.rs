@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: the envelope middleware, request
 //! ids, validating extractors, caching headers.
 
+pub mod body_limit;
 pub mod envelope;
 pub mod extract;
 

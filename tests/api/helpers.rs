@@ -1,0 +1,243 @@
+//! One `TestApp` per test: a fresh database (a SQLite file, or a PostgreSQL
+//! database created for the test and dropped after it), the real app, and
+//! helpers to seed users and books and to call routes.
+//!
+//! `SHELF_TEST_BACKEND=postgres` runs the suite on PostgreSQL
+//! (`SHELF_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432`);
+//! otherwise SQLite. An unreachable PostgreSQL fails the tests.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use actix_http::Request;
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::{self, Bytes};
+use diesel::prelude::*;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Value, json};
+use shelf::auth::Role;
+use shelf::books::{BookColumns, BookInput, queries as books};
+use shelf::db::DbPool;
+use shelf::settings::Settings;
+use shelf::startup::{self, AppState};
+
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+pub const USER_PASSWORD: &str = "user-password-1234";
+
+/// The database a test runs on; dropping it removes it.
+pub enum TestDb {
+    // Held only so the directory lives as long as the test.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { server: String, name: String },
+}
+
+impl TestDb {
+    pub fn create() -> (Self, String) {
+        match std::env::var("SHELF_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                let server = std::env::var("SHELF_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+                let name = format!("shelf_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&format!("{server}/postgres"))
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {server} is required for this run: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                let url = format!("{server}/{name}");
+                (Self::Postgres { server, name }, url)
+            }
+            Ok("sqlite") | Err(_) => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("shelf.db").display());
+                (Self::Sqlite(dir), url)
+            }
+            Ok(other) => panic!("SHELF_TEST_BACKEND must be sqlite or postgres, not {other}"),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { server, name } = self
+            && let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres"))
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and that the body is the error envelope with
+    /// `code`; returns the `error` object.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let body = self.json();
+        let error = &body["error"];
+        assert_eq!(error["code"], code, "{body}");
+        assert_eq!(error["status_code"], status, "{body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        let request_id = error["request_id"].as_str().unwrap_or_default();
+        assert!(!request_id.is_empty(), "{body}");
+        assert_eq!(self.header("x-request-id"), Some(request_id));
+        error.clone()
+    }
+}
+
+type Call = Rc<dyn Fn(Request) -> LocalBoxFuture<'static, TestResponse>>;
+
+pub struct TestApp {
+    pub state: web::Data<AppState>,
+    pub settings: Settings,
+    pub pool: DbPool,
+    call: Call,
+    // Last, so the app's connections close before the database is dropped.
+    pub db: TestDb,
+}
+
+pub fn settings_for(url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("SHELF_DATABASE_URL", url),
+        ("SHELF_JWT_SECRET", JWT_SECRET),
+        ("SHELF_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("SHELF_BIND", "127.0.0.1:0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::from_vars(&vars).unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        let (db, url) = TestDb::create();
+        let settings = settings_for(&url, extra);
+        let (pool, secret) = startup::prepare_database(&settings).unwrap();
+        startup::bootstrap_admin(&pool, &settings).unwrap();
+        let state = web::Data::new(AppState::new(&settings, pool.clone(), &secret).unwrap());
+        let service = Rc::new(test::init_service(startup::app(state.clone(), &settings)).await);
+        let call: Call = Rc::new(move |req| {
+            let service = service.clone();
+            Box::pin(async move {
+                let response = test::call_service(&*service, req).await;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = test::read_body(response).await;
+                TestResponse { status, headers, body }
+            })
+        });
+        Self { state, settings, pool, call, db }
+    }
+
+    pub async fn send(&self, req: TestRequest) -> TestResponse {
+        (self.call)(req.to_request()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(with_token(TestRequest::get().uri(path), token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.send(with_token(TestRequest::post().uri(path).set_json(body), token)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.send(with_token(TestRequest::put().uri(path).set_json(body), token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(with_token(TestRequest::delete().uri(path), token)).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> TestResponse {
+        self.post("/api/token", None, json!({"username": username, "password": password})).await
+    }
+
+    /// A token for the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        token_of(&self.login("admin", ADMIN_PASSWORD).await)
+    }
+
+    /// Creates a user (password `USER_PASSWORD`) and returns a token for it.
+    pub async fn user_token(&self, username: &str) -> String {
+        self.create_user(username, Role::User).await;
+        token_of(&self.login(username, USER_PASSWORD).await)
+    }
+
+    pub async fn create_user(&self, username: &str, role: Role) -> i64 {
+        let username = username.to_owned();
+        shelf::db::run(&self.pool, move |conn| {
+            let hash = shelf::auth::password::hash_blocking(USER_PASSWORD)?;
+            shelf::accounts::insert(conn, &username, &hash, role)
+        })
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// Inserts a book straight into the catalog; returns its id.
+    pub async fn book(&self, title: &str, author: &str) -> i64 {
+        self.book_with(title, author, None).await
+    }
+
+    pub async fn book_with(&self, title: &str, author: &str, rating: Option<f64>) -> i64 {
+        let input = BookInput {
+            title: title.to_owned(),
+            author: author.to_owned(),
+            rating,
+            isbn: None,
+            published_year: None,
+            specifications_flat: None,
+        };
+        shelf::db::run(&self.pool, move |conn| books::create(conn, &BookColumns::from_input(input, shelf::db::now())))
+            .await
+            .unwrap()
+            .id
+    }
+}
+
+fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {
+    match token {
+        Some(token) => req.insert_header(("Authorization", format!("Bearer {token}"))),
+        None => req,
+    }
+}
+
+#[track_caller]
+pub fn token_of(response: &TestResponse) -> String {
+    assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
+    response.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The titles of a `{"books": [...]}` page, in order.
+pub fn titles(body: &Value) -> Vec<String> {
+    body["books"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap().to_owned()).collect()
+}

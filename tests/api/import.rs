@@ -1,0 +1,79 @@
+//! The CSV import and the shipped sample catalog.
+
+use crate::helpers::TestApp;
+
+async fn import(app: &TestApp, csv: &'static str) -> shelf::books::import::ImportReport {
+    shelf::db::run(&app.pool, move |conn| {
+        shelf::books::import::import_csv(conn, csv.as_bytes())
+            .map_err(|e| shelf::error::ApiError::internal(e.to_string()))
+    })
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn good_rows_are_kept_and_bad_rows_reported_by_line() {
+    let app = TestApp::spawn().await;
+    let report = import(
+        &app,
+        "title,author,published_year,isbn,rating,specifications_flat\n\
+         Emma,Jane Austen,1815,,4.1,\"Genre: novel, comedy\"\n\
+         ,Nobody,1900,,,\n\
+         Bad Year,Someone,eighteen,,,\n\
+         Bad Isbn,Someone,,123,,\n\
+         \"Multi\nline\",Poet,1850,0-306-40615-2,,\n\
+         Too,Many,Fields,,,,\n\
+         Rated High,Someone,,,7,\n",
+    )
+    .await;
+    assert_eq!(report.imported, 2);
+    let lines: Vec<u64> = report.rejected.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, [3, 4, 5, 8, 9], "{:?}", report.rejected);
+    assert!(report.rejected[0].1.contains("title"));
+    assert!(report.rejected[1].1.contains("published_year"));
+    assert!(report.rejected[2].1.contains("isbn"));
+    assert!(report.rejected[4].1.contains("rating"));
+
+    let token = app.user_token("reader").await;
+    let books = app.get("/api/v1/books?sortColumn=title", Some(&token)).await.json();
+    assert_eq!(crate::helpers::titles(&books), ["Emma", "Multi\nline"]);
+    assert_eq!(books["books"][0]["specifications_flat"], "Genre: novel, comedy");
+    assert_eq!(books["books"][1]["isbn"], "0306406152");
+}
+
+#[actix_web::test]
+async fn importing_the_same_file_twice_adds_nothing_the_second_time() {
+    let app = TestApp::spawn().await;
+    let csv = "title,author\nEmma,Jane Austen\nDune,Frank Herbert\n";
+    assert_eq!(import(&app, csv).await.imported, 2);
+    let again = import(&app, csv).await;
+    assert_eq!((again.imported, again.already_present), (0, 2));
+}
+
+#[actix_web::test]
+async fn a_header_without_title_and_author_or_with_unknown_columns_is_refused() {
+    let app = TestApp::spawn().await;
+    for csv in ["name,writer\nEmma,Jane Austen\n", "title,author,price\nEmma,Jane Austen,3\n"] {
+        let result = shelf::db::run(&app.pool, move |conn| {
+            Ok(shelf::books::import::import_csv(conn, csv.as_bytes()).map(|r| r.imported).map_err(|e| e.to_string()))
+        })
+        .await
+        .unwrap();
+        assert!(result.is_err(), "{csv}");
+    }
+}
+
+#[actix_web::test]
+async fn the_sample_catalog_imports_cleanly_and_is_searchable() {
+    let app = TestApp::spawn().await;
+    let report = shelf::db::run(&app.pool, |conn| {
+        let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample_books.csv")).unwrap();
+        shelf::books::import::import_csv(conn, file).map_err(|e| shelf::error::ApiError::internal(e.to_string()))
+    })
+    .await
+    .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert!(report.imported >= 250, "{}", report.imported);
+    let found = app.get("/api/v1/search?q=dickens", None).await.json();
+    assert!(found["total"].as_i64().unwrap() >= 3, "{found}");
+}

@@ -1,0 +1,93 @@
+//! `/health`, `/ready`, the OpenAPI document and the docs page.
+
+use crate::helpers::TestApp;
+
+#[actix_web::test]
+async fn health_and_ready_answer_ok() {
+    let app = TestApp::spawn().await;
+    for path in ["/health", "/ready"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json(), serde_json::json!({"status": "ok"}));
+    }
+}
+
+#[actix_web::test]
+async fn served_openapi_document_matches_the_committed_copy() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(response.status, 200);
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api/openapi-v1.json"))
+        .expect("api/openapi-v1.json is missing");
+    assert!(
+        committed.as_bytes() == &response.body[..],
+        "api/openapi-v1.json is out of date: regenerate it with `cargo run -q -- openapi > api/openapi-v1.json`"
+    );
+}
+
+#[actix_web::test]
+async fn openapi_document_lists_every_route_and_the_envelope() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/v1/openapi.json", None).await.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected = [
+        ("/api/token", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/api/v1/openapi.json", "get"),
+        ("/api/v1/books", "get"),
+        ("/api/v1/books", "post"),
+        ("/api/v1/books/{id}", "get"),
+        ("/api/v1/books/{id}", "put"),
+        ("/api/v1/books/{id}", "delete"),
+        ("/api/v1/search", "get"),
+        ("/api/v1/add_tag", "post"),
+        ("/api/v1/remove_tag", "post"),
+        ("/api/v1/change_status", "post"),
+        ("/api/v1/tags", "get"),
+        ("/api/v1/library", "get"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/me/password", "post"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+    ];
+    for (path, method) in expected {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+    }
+    let paths = doc["paths"].as_object().unwrap();
+    let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(operations, expected.len(), "undocumented or unexpected operations: {:?}", paths.keys());
+    assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let search_params = doc["paths"]["/api/v1/search"]["get"]["parameters"].as_array().unwrap();
+    let names: Vec<&str> = search_params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["q", "page", "per_page", "sortColumn", "sortOrder"]);
+}
+
+#[actix_web::test]
+async fn docs_page_is_served_from_the_binary_with_no_third_party_origin() {
+    let app = TestApp::spawn().await;
+    let redirect = app.get("/docs", None).await;
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location"), Some("/docs/"));
+
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(!policy.contains("http"), "{policy}");
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+
+    let init = app.get("/docs/swagger-initializer.js", None).await;
+    assert_eq!(init.status, 200);
+    let script = String::from_utf8_lossy(&init.body);
+    assert!(script.contains("/api/v1/openapi.json"), "{script}");
+    assert!(script.contains("\"validatorUrl\": \"none\""), "{script}");
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
+        assert_eq!(app.get(asset, None).await.status, 200, "{asset}");
+    }
+    app.get("/docs/missing.js", None).await.assert_error(404, "not_found");
+}
