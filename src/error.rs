@@ -175,7 +175,10 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict { code: "conflict", message: "Already exists" }
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, info) => {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => {
                 log::error!("database unavailable: {}", info.message());
                 Self::Unavailable
             }
@@ -197,7 +200,11 @@ impl From<validator::ValidationErrors> for ApiError {
             .flat_map(|(field, errs)| {
                 errs.iter().map(move |e| FieldProblem {
                     field: field.to_string(),
-                    message: e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("invalid ({})", e.code)),
+                    message: e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| format!("invalid ({})", e.code)),
                 })
             })
             .collect();

@@ -126,11 +126,9 @@ impl Settings {
             .map_err(|problem| fail("SHELF_DATABASE_URL", problem))?;
 
         let pool_raw = get("SHELF_DATABASE_POOL_SIZE").unwrap_or("8");
-        let database_pool_size = pool_raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=256).contains(n))
-            .ok_or_else(|| fail("SHELF_DATABASE_POOL_SIZE", format!("{pool_raw:?} is not a whole number from 1 to 256")))?;
+        let database_pool_size = pool_raw.parse::<u32>().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| {
+            fail("SHELF_DATABASE_POOL_SIZE", format!("{pool_raw:?} is not a whole number from 1 to 256"))
+        })?;
 
         let database_pool_timeout = parse_duration(get("SHELF_DATABASE_POOL_TIMEOUT").unwrap_or("3s"))
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
@@ -244,9 +242,8 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 pub fn parse_quotas(raw: &str) -> Result<Vec<Quota>, String> {
     let quotas = split_list(Some(raw))
         .map(|item| {
-            let (count, period) = item
-                .split_once('/')
-                .ok_or_else(|| format!("{item:?} is not COUNT/PERIOD, e.g. 50/1h"))?;
+            let (count, period) =
+                item.split_once('/').ok_or_else(|| format!("{item:?} is not COUNT/PERIOD, e.g. 50/1h"))?;
             let count = count
                 .parse::<u32>()
                 .ok()

@@ -14,7 +14,7 @@ use crate::auth::password::Passwords;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::{body_limit, envelope, extract};
 use crate::settings::{Secret, Settings};
-use crate::{accounts, api, books, ops, openapi, secrets};
+use crate::{accounts, api, books, openapi, ops, secrets};
 
 /// Everything a handler may need, built once and shared by all workers.
 pub struct AppState {
@@ -29,8 +29,7 @@ impl AppState {
     pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
         Ok(Self {
             pool,
-            jwt: JwtKeys::new(jwt_secret, settings.access_token_ttl)
-                .map_err(|e| StartError::Secret(e.to_string()))?,
+            jwt: JwtKeys::new(jwt_secret, settings.access_token_ttl).map_err(|e| StartError::Secret(e.to_string()))?,
             passwords: Passwords::default(),
             credentials: CredentialCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),

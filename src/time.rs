@@ -5,8 +5,5 @@ use time::format_description::well_known::Rfc3339;
 
 /// RFC 3339 in UTC, e.g. `2026-11-29T06:02:43Z`.
 pub fn rfc3339(unix_seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    OffsetDateTime::from_unix_timestamp(unix_seconds).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }

@@ -94,9 +94,8 @@ fn secret_response(body: impl Serialize) -> HttpResponse {
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let row = db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?))
-        .await?
-        .ok_or_else(ApiError::invalid_token)?;
+    let row =
+        db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?)).await?.ok_or_else(ApiError::invalid_token)?;
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
     Ok(response.json(User::from(row)))
@@ -119,9 +118,8 @@ pub async fn change_password(
     user: AuthUser,
     ValidJson(body): ValidJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?))
-        .await?
-        .ok_or_else(ApiError::invalid_token)?;
+    let row =
+        db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?)).await?.ok_or_else(ApiError::invalid_token)?;
     if !state.passwords.verify(body.current_password, Some(row.password_hash)).await? {
         security::log(Event::PasswordChangeFailed, Some(user.id), "wrong current password");
         return Err(ApiError::invalid_credentials());

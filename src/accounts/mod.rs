@@ -122,11 +122,7 @@ pub struct PasswordChange {
 }
 
 pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::username.eq(username))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+    users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<UserRow>> {
@@ -145,12 +141,10 @@ pub fn insert(conn: &mut DbConnection, username: &str, password_hash: &str, role
         .values(values)
         .returning(UserRow::as_returning())
         .get_result(c))
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict { .. } => {
-                ApiError::Conflict { code: "username_taken", message: "That username is taken" }
-            }
-            other => other,
-        })
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict { .. } => ApiError::Conflict { code: "username_taken", message: "That username is taken" },
+        other => other,
+    })
 }
 
 /// Stores a new hash and bumps the token version, so every token issued
@@ -164,12 +158,8 @@ pub fn set_password(conn: &mut DbConnection, id: i64, password_hash: &str) -> Qu
 
 pub fn list(conn: &mut DbConnection, offset: i64, limit: i64) -> QueryResult<(Vec<UserRow>, i64)> {
     let total = users::table.count().get_result(conn)?;
-    let rows = users::table
-        .order(users::id.asc())
-        .offset(offset)
-        .limit(limit)
-        .select(UserRow::as_select())
-        .load(conn)?;
+    let rows =
+        users::table.order(users::id.asc()).offset(offset).limit(limit).select(UserRow::as_select()).load(conn)?;
     Ok((rows, total))
 }
 

@@ -26,7 +26,5 @@ pub fn v1(cfg: &mut ServiceConfig) {
 
 /// Routes outside the versioned prefix: tokens and operations.
 pub fn unversioned(cfg: &mut ServiceConfig) {
-    cfg.service(accounts::handlers::issue_token)
-        .service(ops::health)
-        .service(ops::ready);
+    cfg.service(accounts::handlers::issue_token).service(ops::health).service(ops::ready);
 }

@@ -54,10 +54,7 @@ impl CredentialCache {
 }
 
 pub fn load(conn: &mut db::DbConnection, user_id: i64) -> Result<Option<CurrentCredentials>, ApiError> {
-    let row: Option<(i64, String)> = users::table
-        .find(user_id)
-        .select((users::token_version, users::role))
-        .first(conn)
-        .optional()?;
+    let row: Option<(i64, String)> =
+        users::table.find(user_id).select((users::token_version, users::role)).first(conn).optional()?;
     Ok(row.and_then(|(token_version, role)| Role::parse(&role).map(|role| CurrentCredentials { token_version, role })))
 }

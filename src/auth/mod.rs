@@ -75,11 +75,7 @@ fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
 async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthUser, ApiError> {
     let claims = state.jwt.verify(&token)?;
     let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
-    let current = state
-        .credentials
-        .current(&state.pool, user_id)
-        .await?
-        .ok_or_else(ApiError::invalid_token)?;
+    let current = state.credentials.current(&state.pool, user_id).await?.ok_or_else(ApiError::invalid_token)?;
     if current.token_version != claims.ver {
         return Err(ApiError::invalid_token());
     }

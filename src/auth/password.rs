@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;

@@ -103,13 +103,7 @@ pub async fn list_books(
     _user: AuthUser,
     ValidQuery(query): ValidQuery<BooksQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let listing = listing(
-        None,
-        query.page,
-        query.per_page,
-        query.sort_column.as_deref(),
-        query.sort_order.as_deref(),
-    )?;
+    let listing = listing(None, query.page, query.per_page, query.sort_column.as_deref(), query.sort_order.as_deref())?;
     page_of_books(&state, listing, Caching::Private).await
 }
 
@@ -130,13 +124,8 @@ pub async fn search(
     user: MaybeUser,
     ValidQuery(query): ValidQuery<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let listing = listing(
-        query.q,
-        query.page,
-        query.per_page,
-        query.sort_column.as_deref(),
-        query.sort_order.as_deref(),
-    )?;
+    let listing =
+        listing(query.q, query.page, query.per_page, query.sort_column.as_deref(), query.sort_order.as_deref())?;
     let caching = if user.0.is_some() { Caching::Private } else { Caching::Public };
     page_of_books(&state, listing, caching).await
 }

@@ -60,9 +60,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 fn parse_number<T: std::str::FromStr>(field: &str, value: Option<String>) -> Result<Option<T>, String> {
-    non_empty(value)
-        .map(|v| v.parse::<T>().map_err(|_| format!("{field}: {v:?} is not a number")))
-        .transpose()
+    non_empty(value).map(|v| v.parse::<T>().map_err(|_| format!("{field}: {v:?} is not a number"))).transpose()
 }
 
 fn to_input(row: CsvRow) -> Result<BookInput, String> {
@@ -75,11 +73,9 @@ fn to_input(row: CsvRow) -> Result<BookInput, String> {
         specifications_flat: non_empty(row.specifications_flat),
     };
     input.validate().map_err(|errors| match ApiError::from(errors) {
-        ApiError::Validation(problems) => problems
-            .iter()
-            .map(|p| format!("{}: {}", p.field, p.message))
-            .collect::<Vec<_>>()
-            .join("; "),
+        ApiError::Validation(problems) => {
+            problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ")
+        }
         other => other.to_string(),
     })?;
     Ok(input)
@@ -107,10 +103,8 @@ pub fn import_csv(conn: &mut DbConnection, source: impl Read) -> Result<ImportRe
             }
         };
         let line = record.position().map(|p| p.line()).unwrap_or_default();
-        let parsed = record
-            .deserialize::<CsvRow>(Some(&headers))
-            .map_err(|e| format!("unreadable row: {e}"))
-            .and_then(to_input);
+        let parsed =
+            record.deserialize::<CsvRow>(Some(&headers)).map_err(|e| format!("unreadable row: {e}")).and_then(to_input);
         match parsed {
             Ok(input) => batch.push(input),
             Err(problem) => report.rejected.push((line, problem)),

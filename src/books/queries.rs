@@ -146,12 +146,7 @@ pub fn list(conn: &mut DbConnection, listing: &Listing) -> Result<(Vec<Book>, i6
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<Book, ApiError> {
-    books::table
-        .find(id)
-        .select(Book::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("Book not found"))
+    books::table.find(id).select(Book::as_select()).first(conn).optional()?.ok_or(ApiError::NotFound("Book not found"))
 }
 
 pub fn exists(conn: &mut DbConnection, id: i64) -> Result<bool, ApiError> {
@@ -171,8 +166,8 @@ pub fn replace(conn: &mut DbConnection, id: i64, columns: &BookColumns) -> Resul
         .set(columns)
         .returning(Book::as_returning())
         .get_result(c))
-        .optional()?
-        .ok_or(ApiError::NotFound("Book not found"))
+    .optional()?
+    .ok_or(ApiError::NotFound("Book not found"))
 }
 
 /// Deletes the book; its tags and statuses go with it (ON DELETE CASCADE).
@@ -208,4 +203,3 @@ mod tests {
         assert_eq!(SortOrder::parse("up").unwrap_err().to_string(), "Invalid sort order");
     }
 }
-

@@ -29,6 +29,9 @@ pub fn text(raw: &str) -> String {
 const POLICY_VERSION: &str = "1";
 const POLICY_KEY: &str = "sanitizer_policy";
 
+/// id, title, author, isbn, specifications_flat as stored.
+type RawText = (i64, String, String, Option<String>, Option<String>);
+
 pub fn refresh_if_policy_changed(conn: &mut DbConnection) -> Result<(), ApiError> {
     if db::get_setting(conn, POLICY_KEY)?.as_deref() == Some(POLICY_VERSION) {
         return Ok(());
@@ -36,7 +39,7 @@ pub fn refresh_if_policy_changed(conn: &mut DbConnection) -> Result<(), ApiError
     let mut refreshed = 0;
     let mut after = 0_i64;
     loop {
-        let batch: Vec<(i64, String, String, Option<String>, Option<String>)> = books::table
+        let batch: Vec<RawText> = books::table
             .filter(books::id.gt(after))
             .order(books::id.asc())
             .limit(500)

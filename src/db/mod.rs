@@ -69,9 +69,9 @@ impl ManageConnection for ConnectionManager {
                 conn.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url.expose())
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(url.expose()).map(DbConnection::Postgres).map_err(r2d2::Error::ConnectionError)
+            }
         }
     }
 
@@ -188,10 +188,7 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, MigrationError> {
 
 /// Seconds since the Unix epoch: every stored time uses this.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 /// Reads a value of the `settings` table.
@@ -208,9 +205,7 @@ pub fn put_setting_if_absent(conn: &mut DbConnection, key: &str, value: &str) ->
         if let Some(existing) = get_setting(conn, key)? {
             return Ok(existing);
         }
-        diesel::insert_into(dsl::settings)
-            .values((dsl::key.eq(key), dsl::value.eq(value)))
-            .execute(conn)?;
+        diesel::insert_into(dsl::settings).values((dsl::key.eq(key), dsl::value.eq(value))).execute(conn)?;
         Ok(value.to_owned())
     })
 }
@@ -219,13 +214,9 @@ pub fn put_setting_if_absent(conn: &mut DbConnection, key: &str, value: &str) ->
 pub fn put_setting(conn: &mut DbConnection, key: &str, value: &str) -> QueryResult<()> {
     use schema::settings::dsl;
     write_transaction(conn, |conn| {
-        let updated = diesel::update(dsl::settings.filter(dsl::key.eq(key)))
-            .set(dsl::value.eq(value))
-            .execute(conn)?;
+        let updated = diesel::update(dsl::settings.filter(dsl::key.eq(key))).set(dsl::value.eq(value)).execute(conn)?;
         if updated == 0 {
-            diesel::insert_into(dsl::settings)
-                .values((dsl::key.eq(key), dsl::value.eq(value)))
-                .execute(conn)?;
+            diesel::insert_into(dsl::settings).values((dsl::key.eq(key), dsl::value.eq(value))).execute(conn)?;
         }
         Ok(())
     })

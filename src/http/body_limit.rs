@@ -20,11 +20,8 @@ pub async fn body_limit(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let Some(length) = declared.filter(|length| *length > MAX_BODY_BYTES) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };

@@ -120,11 +120,7 @@ impl ResponseError for EscapedError {
 /// framework text leaks.
 fn enveloped(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
     let status = response.status();
-    let mut body = response
-        .extensions()
-        .get::<ErrorBody>()
-        .cloned()
-        .unwrap_or_else(|| body_for_status(status));
+    let mut body = response.extensions().get::<ErrorBody>().cloned().unwrap_or_else(|| body_for_status(status));
     body.request_id = request_id.0.clone();
 
     let mut rendered = render(status, body);

@@ -85,7 +85,9 @@ fn json_error(error: JsonPayloadError) -> ApiError {
 
 fn query_error(error: QueryPayloadError) -> ApiError {
     match error {
-        QueryPayloadError::Deserialize(e) => ApiError::bad_request("invalid_query", format!("Invalid query string: {e}")),
+        QueryPayloadError::Deserialize(e) => {
+            ApiError::bad_request("invalid_query", format!("Invalid query string: {e}"))
+        }
         _ => ApiError::bad_request("invalid_query", "Invalid query string"),
     }
 }

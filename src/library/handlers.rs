@@ -3,7 +3,9 @@
 use actix_web::{HttpResponse, get, post, web};
 
 use super::queries::{self, LibraryFilter};
-use super::{LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse};
+use super::{
+    LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse,
+};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};

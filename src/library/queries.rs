@@ -6,7 +6,10 @@ use diesel::prelude::*;
 
 use super::{LibraryEntry, ReadingStatus, TagCount};
 use crate::books::{Book, queries as books};
-use crate::db::{self, DbConnection, schema::{book_tags, reading_statuses, tags}};
+use crate::db::{
+    self, DbConnection,
+    schema::{book_tags, reading_statuses, tags},
+};
 use crate::error::ApiError;
 use crate::on_backend;
 use crate::paging::Page;
@@ -111,14 +114,17 @@ pub struct LibraryFilter {
 
 /// The user's books (those with a status or a tag), by title, with the
 /// user's status and tags for each.
-pub fn library(conn: &mut DbConnection, user_id: i64, filter: &LibraryFilter) -> Result<(Vec<LibraryEntry>, i64), ApiError> {
+pub fn library(
+    conn: &mut DbConnection,
+    user_id: i64,
+    filter: &LibraryFilter,
+) -> Result<(Vec<LibraryEntry>, i64), ApiError> {
     use crate::db::schema::books;
 
     let in_library = || {
         let mut query = books::table.into_boxed::<db::DbBackend>();
-        let with_status = reading_statuses::table
-            .filter(reading_statuses::user_id.eq(user_id))
-            .select(reading_statuses::book_id);
+        let with_status =
+            reading_statuses::table.filter(reading_statuses::user_id.eq(user_id)).select(reading_statuses::book_id);
         let tagged = book_tags::table.filter(book_tags::user_id.eq(user_id)).select(book_tags::book_id);
         match (filter.status, &filter.tag) {
             (None, None) => {
@@ -126,9 +132,8 @@ pub fn library(conn: &mut DbConnection, user_id: i64, filter: &LibraryFilter) ->
             }
             (status, tag) => {
                 if let Some(status) = status {
-                    query = query.filter(
-                        books::id.eq_any(with_status.filter(reading_statuses::status.eq(status.as_str()))),
-                    );
+                    query = query
+                        .filter(books::id.eq_any(with_status.filter(reading_statuses::status.eq(status.as_str()))));
                 }
                 if let Some(tag) = tag {
                     let with_tag = book_tags::table

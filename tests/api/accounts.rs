@@ -1,7 +1,7 @@
 //! `/me`, `/me/password` and `/users`.
 
-use serde_json::json;
 use crate::helpers::{TestApp, USER_PASSWORD};
+use serde_json::json;
 
 #[actix_web::test]
 async fn me_shows_the_caller_without_secrets() {
@@ -82,9 +82,13 @@ async fn user_creation_rules_are_enforced() {
         let error = app.post("/api/v1/users", Some(&admin), body).await.assert_error(400, "validation_failed");
         assert_eq!(error["details"][0]["field"], field);
     }
-    app.post("/api/v1/users", Some(&admin), json!({"username": "okname", "password": "long-enough-password", "role": "root"}))
-        .await
-        .assert_error(400, "invalid_body");
+    app.post(
+        "/api/v1/users",
+        Some(&admin),
+        json!({"username": "okname", "password": "long-enough-password", "role": "root"}),
+    )
+    .await
+    .assert_error(400, "invalid_body");
     app.post("/api/v1/users", Some(&admin), json!({"username": "admin", "password": "long-enough-password"}))
         .await
         .assert_error(409, "username_taken");

@@ -72,7 +72,8 @@ async fn paging_and_sorting_limits_are_enforced() {
     let app = TestApp::spawn().await;
     let token = app.user_token("reader").await;
     for query in ["page=0", "page=100001", "per_page=0", "per_page=101"] {
-        let error = app.get(&format!("/api/v1/books?{query}"), Some(&token)).await.assert_error(400, "validation_failed");
+        let error =
+            app.get(&format!("/api/v1/books?{query}"), Some(&token)).await.assert_error(400, "validation_failed");
         assert!(error["details"].as_array().is_some_and(|d| !d.is_empty()), "{query}");
     }
     app.get("/api/v1/books?page=abc", Some(&token)).await.assert_error(400, "invalid_query");

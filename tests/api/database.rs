@@ -18,7 +18,7 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
         shelf::settings::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
         shelf::settings::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
     };
-    let error = shelf::startup::prepare_database(&settings_for(&url, &[])).err().expect("refused");
+    let error = shelf::startup::prepare_database(&settings_for(&url, &[])).expect_err("refused");
     let message = error.to_string();
     assert!(message.contains("newer") && message.contains("29990101000000"), "{message}");
     assert!(!message.contains('\n'));
@@ -33,9 +33,8 @@ async fn migrations_are_idempotent_across_restarts() {
         shelf::settings::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
     };
     let (pool, _) = shelf::startup::prepare_database(&settings_for(&url, &[])).unwrap();
-    let count: i64 = shelf::db::run(&pool, |conn| Ok(shelf::db::schema::books::table.count().get_result(conn)?))
-        .await
-        .unwrap();
+    let count: i64 =
+        shelf::db::run(&pool, |conn| Ok(shelf::db::schema::books::table.count().get_result(conn)?)).await.unwrap();
     assert_eq!(count, 1);
 }
 
@@ -53,8 +52,9 @@ async fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
     let values = shelf::db::run(&app.pool, |conn| {
         let mut out = Vec::new();
         for pragma in ["journal_mode", "foreign_keys", "busy_timeout", "synchronous"] {
-            let rows: Vec<Value> = diesel::sql_query(format!("SELECT CAST((SELECT * FROM pragma_{pragma}) AS TEXT) AS value"))
-                .load(conn)?;
+            let rows: Vec<Value> =
+                diesel::sql_query(format!("SELECT CAST((SELECT * FROM pragma_{pragma}) AS TEXT) AS value"))
+                    .load(conn)?;
             out.push(rows.into_iter().next().map(|v| v.value).unwrap_or_default());
         }
         Ok(out)

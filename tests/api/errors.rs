@@ -38,7 +38,9 @@ async fn malformed_json_wrong_type_and_empty_bodies_are_400_or_415() {
     app.send(post("{\"tag\": ", Some("application/json"))).await.assert_error(400, "invalid_json");
     app.send(post("", Some("application/json"))).await.assert_error(400, "invalid_json");
     app.send(post("[1,2]", Some("application/json"))).await.assert_error(400, "invalid_body");
-    app.send(post("{\"tag\":\"a\",\"book_id\":1}", Some("text/plain"))).await.assert_error(415, "unsupported_media_type");
+    app.send(post("{\"tag\":\"a\",\"book_id\":1}", Some("text/plain")))
+        .await
+        .assert_error(415, "unsupported_media_type");
     app.send(post("{\"tag\":\"a\",\"book_id\":1}", None)).await.assert_error(415, "unsupported_media_type");
     app.send(post("tag=a&book_id=1", Some("application/x-www-form-urlencoded")))
         .await
@@ -50,7 +52,9 @@ async fn bodies_over_one_mebibyte_are_413() {
     let app = TestApp::spawn().await;
     let over = format!("{{\"username\":\"{}\",\"password\":\"x\"}}", "a".repeat(1024 * 1024));
     let response = app
-        .send(TestRequest::post().uri("/api/token").insert_header(("Content-Type", "application/json")).set_payload(over))
+        .send(
+            TestRequest::post().uri("/api/token").insert_header(("Content-Type", "application/json")).set_payload(over),
+        )
         .await;
     response.assert_error(413, "payload_too_large");
 
@@ -60,7 +64,10 @@ async fn bodies_over_one_mebibyte_are_413() {
     assert_eq!(at_limit.len(), 1024 * 1024);
     let response = app
         .send(
-            TestRequest::post().uri("/api/token").insert_header(("Content-Type", "application/json")).set_payload(at_limit),
+            TestRequest::post()
+                .uri("/api/token")
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(at_limit),
         )
         .await;
     response.assert_error(400, "validation_failed");

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test should fail loudly on anything unexpected")]
+
 //! Integration tests: the real app over HTTP, in-process and over real
 //! sockets, on SQLite or PostgreSQL (see `helpers`).
 

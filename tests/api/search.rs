@@ -60,7 +60,10 @@ async fn sorting_by_each_column_and_order() {
         ["Pride and Prejudice", "War and Peace", "A_B Testing", "100% Pure", "AxB Patterns", "The Art of War"]
     );
     assert_eq!(get("sortColumn=rating&per_page=3").await, ["The Art of War", "AxB Patterns", "100% Pure"]);
-    assert_eq!(get("sortColumn=rating&page=2&per_page=3").await, ["A_B Testing", "War and Peace", "Pride and Prejudice"]);
+    assert_eq!(
+        get("sortColumn=rating&page=2&per_page=3").await,
+        ["A_B Testing", "War and Peace", "Pride and Prejudice"]
+    );
 }
 
 #[actix_web::test]
@@ -106,7 +109,10 @@ async fn sqlite_plans_use_the_indexes() {
     }
     let plans: Vec<(String, String)> = shelf::db::run(&app.pool, |conn| {
         let mut out = Vec::new();
-        for order in ["lower(books.title) ASC, books.id ASC", "(books.rating IS NOT NULL) DESC, books.rating DESC, books.id DESC"] {
+        for order in [
+            "lower(books.title) ASC, books.id ASC",
+            "(books.rating IS NOT NULL) DESC, books.rating DESC, books.id DESC",
+        ] {
             let sql = format!("EXPLAIN QUERY PLAN SELECT books.id FROM books ORDER BY {order} LIMIT 20");
             let rows: Vec<Plan> = diesel::sql_query(&sql).load(conn)?;
             out.push((sql, rows.into_iter().map(|p| p.detail).collect::<Vec<_>>().join(" | ")));

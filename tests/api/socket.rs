@@ -42,10 +42,8 @@ async fn read_response(stream: &mut TcpStream) -> RawResponse {
     let head = String::from_utf8_lossy(&buffer[..header_end]).to_string();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
     let length: usize = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
@@ -109,9 +107,15 @@ async fn a_panicking_handler_answers_500_in_the_envelope_without_internals() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(|| {
-        App::new()
-            .wrap(from_fn(shelf::http::envelope::envelope))
-            .route("/boom", web::get().to(|| async { if true { panic!("secret internal detail") } HttpResponse::Ok().finish() }))
+        App::new().wrap(from_fn(shelf::http::envelope::envelope)).route(
+            "/boom",
+            web::get().to(|| async {
+                if true {
+                    panic!("secret internal detail")
+                }
+                HttpResponse::Ok().finish()
+            }),
+        )
     })
     .workers(1)
     .listen(listener)
@@ -137,8 +141,8 @@ async fn the_readme_walkthrough_works_over_http() {
     let book = app.book("War and Peace", "Leo Tolstoy").await;
     let port = serve(&app).await;
 
-    let login = request(port, "POST", "/api/token", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})))
-        .await;
+    let login =
+        request(port, "POST", "/api/token", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))).await;
     assert_eq!(login.status, 200);
     let token = login.json()["access_token"].as_str().unwrap().to_owned();
 
