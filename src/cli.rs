@@ -89,7 +89,7 @@ fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliEr
         }
     };
     accounts::check_password_rules(&password).map_err(|m| format!("password {m}"))?;
-    let (pool, _) = startup::prepare_database(settings)?;
+    let pool = startup::prepare_database(settings)?;
     let hash = crate::auth::password::hash_blocking(&password)?;
     let mut conn = pool.get()?;
     let role = if admin { Role::Admin } else { Role::User };
@@ -100,7 +100,7 @@ fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliEr
 
 fn import_file(settings: &Settings, file: &std::path::Path) -> Result<(), CliError> {
     let source = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let (pool, _) = startup::prepare_database(settings)?;
+    let pool = startup::prepare_database(settings)?;
     let mut conn = pool.get()?;
     let report = import::import_csv(&mut conn, source)?;
     for (line, problem) in &report.rejected {

@@ -53,9 +53,8 @@ pub enum StartError {
 
 const JWT_SECRET_KEY: &str = "jwt_secret";
 
-/// Connects, migrates, and settles the signing secret: everything the
-/// server needs from the database before it accepts a request.
-pub fn prepare_database(settings: &Settings) -> Result<(DbPool, Secret), StartError> {
+/// Connects and migrates: what every command needs before it touches data.
+pub fn prepare_database(settings: &Settings) -> Result<DbPool, StartError> {
     let pool = db::pool(&settings.database_url, settings.database_pool_size, settings.database_pool_timeout);
     let mut conn = pool.get().map_err(|e| StartError::Connect(e.to_string()))?;
     let applied = db::migrate(&mut conn)?;
@@ -63,19 +62,25 @@ pub fn prepare_database(settings: &Settings) -> Result<(DbPool, Secret), StartEr
         log::info!("applied {applied} database migration(s)");
     }
     books::sanitize::refresh_if_policy_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
-    let secret = match &settings.jwt_secret {
-        Some(secret) => secret.clone(),
+    Ok(pool)
+}
+
+/// The token signing secret: `SHELF_JWT_SECRET`, else one generated once
+/// and kept in the database (so every instance and restart agrees).
+pub fn signing_secret(pool: &DbPool, settings: &Settings) -> Result<Secret, StartError> {
+    match &settings.jwt_secret {
+        Some(secret) => Ok(secret.clone()),
         None => {
             log::warn!(
                 "SHELF_JWT_SECRET is not set: signing tokens with a secret generated once and kept in the \
                  database. Set SHELF_JWT_SECRET (32+ bytes) in production."
             );
+            let mut conn = pool.get().map_err(|e| StartError::Connect(e.to_string()))?;
             let stored = db::put_setting_if_absent(&mut conn, JWT_SECRET_KEY, &secrets::random_token(32))
                 .map_err(|e| StartError::Database(e.to_string()))?;
-            Secret::new(stored)
+            Ok(Secret::new(stored))
         }
-    };
-    Ok((pool, secret))
+    }
 }
 
 /// Creates the first admin on an empty database; prints a generated
@@ -157,7 +162,8 @@ impl Application {
     /// Prepares the database and binds `settings.bind` (port 0 picks a
     /// free port, which tests use).
     pub fn build(settings: Settings) -> Result<Self, StartError> {
-        let (pool, secret) = prepare_database(&settings)?;
+        let pool = prepare_database(&settings)?;
+        let secret = signing_secret(&pool, &settings)?;
         bootstrap_admin(&pool, &settings)?;
         let state = web::Data::new(AppState::new(&settings, pool, &secret)?);
         let listener = TcpListener::bind(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;

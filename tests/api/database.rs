@@ -32,7 +32,7 @@ async fn migrations_are_idempotent_across_restarts() {
         shelf::settings::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
         shelf::settings::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
     };
-    let (pool, _) = shelf::startup::prepare_database(&settings_for(&url, &[])).unwrap();
+    let pool = shelf::startup::prepare_database(&settings_for(&url, &[])).unwrap();
     let count: i64 =
         shelf::db::run(&pool, |conn| Ok(shelf::db::schema::books::table.count().get_result(conn)?)).await.unwrap();
     assert_eq!(count, 1);

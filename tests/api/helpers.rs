@@ -140,7 +140,8 @@ impl TestApp {
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
         let (db, url) = TestDb::create();
         let settings = settings_for(&url, extra);
-        let (pool, secret) = startup::prepare_database(&settings).unwrap();
+        let pool = startup::prepare_database(&settings).unwrap();
+        let secret = startup::signing_secret(&pool, &settings).unwrap();
         startup::bootstrap_admin(&pool, &settings).unwrap();
         let state = web::Data::new(AppState::new(&settings, pool.clone(), &secret).unwrap());
         let service = Rc::new(test::init_service(startup::app(state.clone(), &settings)).await);
