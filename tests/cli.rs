@@ -110,7 +110,10 @@ fn migrate_creates_the_database_and_openapi_prints_the_committed_document() {
 
     let printed = work.shelf(&["openapi"], &[]);
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api/openapi-v1.json")).unwrap();
-    assert!(text(&printed.stdout) == committed, "api/openapi-v1.json is stale: cargo run -q -- openapi > api/openapi-v1.json");
+    assert!(
+        text(&printed.stdout) == committed,
+        "api/openapi-v1.json is stale: cargo run -q -- openapi > api/openapi-v1.json"
+    );
 }
 
 #[test]
