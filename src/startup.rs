@@ -11,6 +11,7 @@ use utoipa_actix_web::{AppExt, scope};
 use crate::auth::credentials::CredentialCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
+use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::{body_limit, envelope, extract};
 use crate::settings::{Secret, Settings};
@@ -22,6 +23,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     pub credentials: CredentialCache,
+    pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
 }
 
@@ -32,6 +34,7 @@ impl AppState {
             jwt: JwtKeys::new(jwt_secret, settings.access_token_ttl).map_err(|e| StartError::Secret(e.to_string()))?,
             passwords: Passwords::default(),
             credentials: CredentialCache::default(),
+            catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),
         })
     }

@@ -1,12 +1,14 @@
 //! Catalog routes: list, search, read, and admin writes.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{ContentType, LOCATION};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use super::cache::PageKey;
 use super::queries::{self, Listing, SortColumn, SortOrder};
 use super::{Book, BookColumns, BookInput, BookPage};
 use crate::auth::{AdminUser, AuthUser, MaybeUser};
@@ -71,19 +73,32 @@ fn listing(
     sort_order: Option<&str>,
 ) -> Result<Listing, ApiError> {
     Ok(Listing {
-        q,
+        q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
         sort: sort_column.map(SortColumn::parse).transpose()?,
         order: sort_order.map(SortOrder::parse).transpose()?.unwrap_or_default(),
         page: Page::from(PageQuery { page, per_page }),
     })
 }
 
+/// The page as JSON, from the page cache when fresh there.
 async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> Result<HttpResponse, ApiError> {
-    let page = listing.page;
-    let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
+    let key = PageKey::from(&listing);
+    let body = match state.catalog.get(&key) {
+        Some(body) => body,
+        None => {
+            let generation = state.catalog.generation();
+            let page = listing.page;
+            let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
+            let json = serde_json::to_vec(&BookPage { books, page: page.page, per_page: page.per_page, total })
+                .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;
+            let body = Bytes::from(json);
+            state.catalog.put(key, generation, body.clone());
+            body
+        }
+    };
     let mut response = HttpResponse::Ok();
     caching.apply(&mut response);
-    Ok(response.json(BookPage { books, page: page.page, per_page: page.per_page, total }))
+    Ok(response.content_type(ContentType::json()).body(body))
 }
 
 /// List the catalog, one page at a time.
@@ -176,6 +191,7 @@ pub async fn create_book(
 ) -> Result<HttpResponse, ApiError> {
     let columns = BookColumns::from_input(input, db::now());
     let book = db::run(&state.pool, move |conn| queries::create(conn, &columns)).await?;
+    state.catalog.invalidate();
     security::log(Event::BookCreated, Some(admin.0.id), &format!("book {}", book.id));
     let mut response = HttpResponse::build(StatusCode::CREATED);
     Caching::Private.apply(&mut response);
@@ -206,6 +222,7 @@ pub async fn replace_book(
     let id = id.into_inner();
     let columns = BookColumns::from_input(input, db::now());
     let book = db::run(&state.pool, move |conn| queries::replace(conn, id, &columns)).await?;
+    state.catalog.invalidate();
     security::log(Event::BookUpdated, Some(admin.0.id), &format!("book {id}"));
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
@@ -232,6 +249,7 @@ pub async fn delete_book(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&state.pool, move |conn| queries::delete(conn, id)).await?;
+    state.catalog.invalidate();
     security::log(Event::BookDeleted, Some(admin.0.id), &format!("book {id}"));
     Ok(HttpResponse::NoContent().finish())
 }

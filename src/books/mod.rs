@@ -1,6 +1,7 @@
 //! The catalog: book types, their validation and sanitizing, queries,
 //! handlers and the CSV import.
 
+pub mod cache;
 pub mod handlers;
 pub mod import;
 pub mod isbn;

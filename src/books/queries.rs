@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::on_backend;
 use crate::paging::Page;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortColumn {
     Title,
     Author,
@@ -29,7 +29,7 @@ impl SortColumn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SortOrder {
     #[default]
     Asc,
@@ -46,7 +46,8 @@ impl SortOrder {
     }
 }
 
-/// What to list: an optional search text, an order, a page.
+/// What to list: an optional search text (trimmed, never empty), an order,
+/// a page.
 #[derive(Debug, Clone)]
 pub struct Listing {
     pub q: Option<String>,
@@ -134,7 +135,7 @@ fn matching(conn: &DbConnection, q: Option<&str>) -> BooksQuery {
 }
 
 pub fn list(conn: &mut DbConnection, listing: &Listing) -> Result<(Vec<Book>, i64), ApiError> {
-    let q = listing.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let q = listing.q.as_deref();
     let total: i64 = matching(conn, q).count().get_result(conn)?;
     let rows = matching(conn, q)
         .order(sql::<Bool>(order_by(listing.sort, listing.order)))

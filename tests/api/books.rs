@@ -180,3 +180,28 @@ async fn deleting_a_book_removes_its_tags_and_statuses() {
     assert_eq!(app.get("/api/v1/tags", Some(&reader)).await.json()["tags"], json!([]));
     assert_eq!(app.get("/api/v1/library", Some(&reader)).await.json()["total"], 0);
 }
+
+#[actix_web::test]
+async fn a_write_shows_in_the_next_read_despite_the_page_cache() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    assert_eq!(app.get("/api/v1/books", Some(&admin)).await.json()["total"], 0);
+    assert_eq!(app.get("/api/v1/search?q=dune", None).await.json()["total"], 0);
+
+    let created = app.post("/api/v1/books", Some(&admin), dune()).await.json();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(app.get("/api/v1/books", Some(&admin)).await.json()["total"], 1);
+    assert_eq!(titles_of(&app, "/api/v1/search?q=dune").await, ["Dune"]);
+
+    let mut renamed = dune();
+    renamed["title"] = json!("Children of Dune");
+    app.put(&format!("/api/v1/books/{id}"), Some(&admin), renamed).await;
+    assert_eq!(titles_of(&app, "/api/v1/search?q=dune").await, ["Children of Dune"]);
+
+    app.delete(&format!("/api/v1/books/{id}"), Some(&admin)).await;
+    assert_eq!(app.get("/api/v1/search?q=dune", None).await.json()["total"], 0);
+}
+
+async fn titles_of(app: &TestApp, path: &str) -> Vec<String> {
+    crate::helpers::titles(&app.get(path, None).await.json())
+}

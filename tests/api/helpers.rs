@@ -218,10 +218,15 @@ impl TestApp {
             published_year: None,
             specifications_flat: None,
         };
-        shelf::db::run(&self.pool, move |conn| books::create(conn, &BookColumns::from_input(input, shelf::db::now())))
-            .await
-            .unwrap()
-            .id
+        let id = shelf::db::run(&self.pool, move |conn| {
+            books::create(conn, &BookColumns::from_input(input, shelf::db::now()))
+        })
+        .await
+        .unwrap()
+        .id;
+        // Written behind the app's back, like another instance would.
+        self.state.catalog.invalidate();
+        id
     }
 }
 

@@ -2,13 +2,16 @@
 
 use crate::helpers::TestApp;
 
+/// Imports as the CLI does, behind the app's back.
 async fn import(app: &TestApp, csv: &'static str) -> shelf::books::import::ImportReport {
-    shelf::db::run(&app.pool, move |conn| {
+    let report = shelf::db::run(&app.pool, move |conn| {
         shelf::books::import::import_csv(conn, csv.as_bytes())
             .map_err(|e| shelf::error::ApiError::internal(e.to_string()))
     })
     .await
-    .unwrap()
+    .unwrap();
+    app.state.catalog.invalidate();
+    report
 }
 
 #[actix_web::test]

@@ -91,3 +91,30 @@ async fn docs_page_is_served_from_the_binary_with_no_third_party_origin() {
     }
     app.get("/docs/missing.js", None).await.assert_error(404, "not_found");
 }
+
+#[actix_web::test]
+async fn responses_are_compressed_on_request_except_those_carrying_a_secret() {
+    use actix_web::test::TestRequest;
+    let app = TestApp::spawn().await;
+    for i in 0..20 {
+        app.book(&format!("Compressible title number {i}"), "Same Author").await;
+    }
+    for encoding in ["gzip", "br", "zstd"] {
+        let response = app
+            .send(TestRequest::get().uri("/api/v1/search?per_page=20").insert_header(("Accept-Encoding", encoding)))
+            .await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-encoding"), Some(encoding));
+    }
+    let token = app
+        .send(
+            TestRequest::post()
+                .uri("/api/token")
+                .insert_header(("Accept-Encoding", "gzip, br, zstd"))
+                .set_json(serde_json::json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(token.status, 200);
+    assert_eq!(token.header("content-encoding"), Some("identity"));
+    assert!(token.json()["access_token"].is_string());
+}

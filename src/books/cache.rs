@@ -1,0 +1,124 @@
+//! Rendered catalog pages, kept so that a repeated page costs no database
+//! round trip. A write through this instance empties the cache at once;
+//! writes by another instance (or the CLI) show within `FRESH`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+
+use super::queries::{Listing, SortColumn, SortOrder};
+
+/// How long a page may be served without asking the database again.
+pub const FRESH: Duration = Duration::from_secs(1);
+/// Bounds memory (pages are a few KiB) against clients asking for many
+/// distinct searches.
+const MAX_PAGES: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    q: Option<String>,
+    sort: Option<SortColumn>,
+    order: SortOrder,
+    page: u32,
+    per_page: u32,
+}
+
+impl From<&Listing> for PageKey {
+    fn from(listing: &Listing) -> Self {
+        Self {
+            q: listing.q.clone(),
+            sort: listing.sort,
+            order: listing.order,
+            page: listing.page.page,
+            per_page: listing.page.per_page,
+        }
+    }
+}
+
+struct Page {
+    body: Bytes,
+    stored: Instant,
+}
+
+#[derive(Default)]
+pub struct PageCache {
+    pages: Mutex<HashMap<PageKey, Page>>,
+    generation: AtomicU64,
+}
+
+impl PageCache {
+    /// Read before querying; pass to `put` so a page read before a write
+    /// that finished meanwhile is not stored.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, key: &PageKey) -> Option<Bytes> {
+        let pages = self.pages.lock().ok()?;
+        pages.get(key).filter(|page| page.stored.elapsed() < FRESH).map(|page| page.body.clone())
+    }
+
+    pub fn put(&self, key: PageKey, generation: u64, body: Bytes) {
+        let Ok(mut pages) = self.pages.lock() else { return };
+        if generation != self.generation() {
+            return;
+        }
+        if pages.len() >= MAX_PAGES {
+            pages.retain(|_, page| page.stored.elapsed() < FRESH);
+            if pages.len() >= MAX_PAGES {
+                return;
+            }
+        }
+        pages.insert(key, Page { body, stored: Instant::now() });
+    }
+
+    /// After any write to the catalog.
+    pub fn invalidate(&self) {
+        // Bump under the lock, so no `put` that checked the old generation
+        // can land after the clear.
+        if let Ok(mut pages) = self.pages.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            pages.clear();
+        } else {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paging::Page as PageNumber;
+
+    fn key(q: &str) -> PageKey {
+        PageKey::from(&Listing {
+            q: Some(q.to_owned()),
+            sort: None,
+            order: SortOrder::Asc,
+            page: PageNumber { page: 1, per_page: 20 },
+        })
+    }
+
+    #[test]
+    fn serves_what_was_stored_until_invalidated() {
+        let cache = PageCache::default();
+        let generation = cache.generation();
+        cache.put(key("a"), generation, Bytes::from_static(b"page"));
+        assert_eq!(cache.get(&key("a")).as_deref(), Some(&b"page"[..]));
+        assert_eq!(cache.get(&key("b")), None);
+        cache.invalidate();
+        assert_eq!(cache.get(&key("a")), None);
+    }
+
+    #[test]
+    fn a_page_read_before_a_write_is_not_stored() {
+        let cache = PageCache::default();
+        let before_write = cache.generation();
+        cache.invalidate();
+        cache.put(key("a"), before_write, Bytes::from_static(b"stale"));
+        assert_eq!(cache.get(&key("a")), None);
+    }
+}
