@@ -13,7 +13,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
-use crate::http::{body_limit, envelope, extract};
+use crate::http::{body_limit, envelope, etag, extract};
 use crate::settings::{Secret, Settings};
 use crate::{accounts, api, books, openapi, ops, secrets};
 
@@ -134,6 +134,7 @@ pub fn app(
         .route("/docs/{tail:.*}", web::get().to(ops::docs))
         .default_service(web::to(envelope::no_route))
         .wrap(from_fn(body_limit::body_limit))
+        .wrap(from_fn(etag::etag))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
         .wrap(security_headers(settings.hsts))

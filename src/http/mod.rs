@@ -3,6 +3,7 @@
 
 pub mod body_limit;
 pub mod envelope;
+pub mod etag;
 pub mod extract;
 
 use actix_web::HttpResponseBuilder;

@@ -118,3 +118,45 @@ async fn responses_are_compressed_on_request_except_those_carrying_a_secret() {
     assert_eq!(token.header("content-encoding"), Some("identity"));
     assert!(token.json()["access_token"].is_string());
 }
+
+#[actix_web::test]
+async fn successful_gets_carry_an_etag_and_a_matching_if_none_match_is_304() {
+    use actix_web::test::TestRequest;
+    let app = TestApp::spawn().await;
+    app.book("Dune", "Frank Herbert").await;
+    let token = app.user_token("reader").await;
+    for path in ["/api/v1/search?q=dune", "/api/v1/books", "/api/v1/me", "/api/v1/library", "/health"] {
+        let first = app.get(path, Some(&token)).await;
+        let tag = first.header("etag").unwrap_or_else(|| panic!("no ETag on {path}")).to_owned();
+        assert!(tag.starts_with("W/\""), "{tag}");
+        let again = app
+            .send(
+                TestRequest::get()
+                    .uri(path)
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .insert_header(("If-None-Match", tag.clone())),
+            )
+            .await;
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty());
+        assert_eq!(again.header("etag"), Some(tag.as_str()));
+        assert_eq!(again.header("cache-control"), first.header("cache-control"));
+        let other = app
+            .send(
+                TestRequest::get()
+                    .uri(path)
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .insert_header(("If-None-Match", "W/\"0000000000000000\"")),
+            )
+            .await;
+        assert_eq!(other.status, 200, "{path}");
+    }
+    // A changed page has a new tag.
+    let before = app.get("/api/v1/search?q=dune", None).await.header("etag").unwrap().to_owned();
+    app.book("Dune Messiah", "Frank Herbert").await;
+    let after = app.get("/api/v1/search?q=dune", None).await.header("etag").unwrap().to_owned();
+    assert_ne!(before, after);
+    // Errors and writes carry none.
+    assert!(app.get("/nope", None).await.header("etag").is_none());
+    assert!(app.login("admin", crate::helpers::ADMIN_PASSWORD).await.header("etag").is_none());
+}
