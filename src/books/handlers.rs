@@ -20,10 +20,15 @@ use crate::paging::{Page, PageQuery};
 use crate::security::{self, Event};
 use crate::startup::AppState;
 
-/// Query of `GET /books`.
+/// Query of `GET /books` and `GET /search`.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct BooksQuery {
+pub struct CatalogQuery {
+    /// Case-insensitive literal substring of the title or author (`%` and
+    /// `_` are not wildcards); at most 200 characters.
+    #[validate(length(max = 200, message = "length must be at most 200"))]
+    #[param(max_length = 200)]
+    pub q: Option<String>,
     /// 1–100,000; default 1.
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
     #[param(minimum = 1, maximum = 100_000)]
@@ -42,42 +47,15 @@ pub struct BooksQuery {
     pub sort_order: Option<String>,
 }
 
-/// Query of `GET /search`: `/books`'s plus the search text.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchQuery {
-    /// Case-insensitive literal substring of the title or author (`%` and
-    /// `_` are not wildcards); at most 200 characters.
-    #[validate(length(max = 200, message = "length must be at most 200"))]
-    #[param(max_length = 200)]
-    pub q: Option<String>,
-    #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
-    #[param(minimum = 1, maximum = 100_000)]
-    pub page: Option<u32>,
-    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
-    #[param(minimum = 1, maximum = 100)]
-    pub per_page: Option<u32>,
-    #[serde(rename = "sortColumn")]
-    #[param(rename = "sortColumn", inline, value_type = Option<String>, pattern = "^(title|author|rating)$")]
-    pub sort_column: Option<String>,
-    #[serde(rename = "sortOrder")]
-    #[param(rename = "sortOrder", inline, value_type = Option<String>, pattern = "^(asc|desc)$")]
-    pub sort_order: Option<String>,
-}
-
-fn listing(
-    q: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
-    sort_column: Option<&str>,
-    sort_order: Option<&str>,
-) -> Result<Listing, ApiError> {
-    Ok(Listing {
-        q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
-        sort: sort_column.map(SortColumn::parse).transpose()?,
-        order: sort_order.map(SortOrder::parse).transpose()?.unwrap_or_default(),
-        page: Page::from(PageQuery { page, per_page }),
-    })
+impl CatalogQuery {
+    fn into_listing(self) -> Result<Listing, ApiError> {
+        Ok(Listing {
+            q: self.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            sort: self.sort_column.as_deref().map(SortColumn::parse).transpose()?,
+            order: self.sort_order.as_deref().map(SortOrder::parse).transpose()?.unwrap_or_default(),
+            page: Page::from(PageQuery { page: self.page, per_page: self.per_page }),
+        })
+    }
 }
 
 /// The page as JSON, from the page cache when fresh there.
@@ -101,11 +79,11 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
     Ok(response.content_type(ContentType::json()).body(body))
 }
 
-/// List the catalog, one page at a time.
+/// List the catalog, one page at a time (optionally filtered like `/search`).
 #[utoipa::path(
     tag = "books",
     security(("bearer" = [])),
-    params(BooksQuery),
+    params(CatalogQuery),
     responses(
         (status = 200, description = "One page of books", body = BookPage),
         (status = 400, description = "`invalid_sort_column`, `invalid_sort_order`, `validation_failed` or `invalid_query`", body = ErrorEnvelope),
@@ -116,17 +94,16 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
 pub async fn list_books(
     state: web::Data<AppState>,
     _user: AuthUser,
-    ValidQuery(query): ValidQuery<BooksQuery>,
+    ValidQuery(query): ValidQuery<CatalogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let listing = listing(None, query.page, query.per_page, query.sort_column.as_deref(), query.sort_order.as_deref())?;
-    page_of_books(&state, listing, Caching::Private).await
+    page_of_books(&state, query.into_listing()?, Caching::Private).await
 }
 
 /// Search the catalog by title or author. Anonymous calls are allowed.
 #[utoipa::path(
     tag = "books",
     security((), ("bearer" = [])),
-    params(SearchQuery),
+    params(CatalogQuery),
     responses(
         (status = 200, description = "One page of matching books", body = BookPage),
         (status = 400, description = "`invalid_sort_column` (message `Invalid sort column`), `invalid_sort_order` (message `Invalid sort order`), `validation_failed` or `invalid_query`", body = ErrorEnvelope),
@@ -137,12 +114,10 @@ pub async fn list_books(
 pub async fn search(
     state: web::Data<AppState>,
     user: MaybeUser,
-    ValidQuery(query): ValidQuery<SearchQuery>,
+    ValidQuery(query): ValidQuery<CatalogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let listing =
-        listing(query.q, query.page, query.per_page, query.sort_column.as_deref(), query.sort_order.as_deref())?;
     let caching = if user.0.is_some() { Caching::Private } else { Caching::Public };
-    page_of_books(&state, listing, caching).await
+    page_of_books(&state, query.into_listing()?, caching).await
 }
 
 /// One book.

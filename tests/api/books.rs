@@ -62,6 +62,8 @@ async fn listing_is_paged_and_needs_credentials() {
     assert_eq!(last["books"].as_array().unwrap().len(), 5);
     let sorted = app.get("/api/v1/books?sortColumn=title&sortOrder=desc&per_page=1", Some(&token)).await.json();
     assert_eq!(sorted["books"][0]["title"], "Book 24");
+    let filtered = app.get("/api/v1/books?q=book%201", Some(&token)).await.json();
+    assert_eq!(filtered["total"], 10);
 
     app.get("/api/v1/books", None).await.assert_error(401, "authentication_required");
     app.get("/api/v1/books/1", None).await.assert_error(401, "authentication_required");
