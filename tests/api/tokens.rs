@@ -179,3 +179,14 @@ async fn a_password_change_kills_earlier_tokens() {
     let new = token_of(&app.login("reader", "a-brand-new-password").await);
     assert_eq!(app.get("/api/v1/me", Some(&new)).await.status, 200);
 }
+
+#[actix_web::test]
+async fn the_role_comes_from_the_database_not_the_token() {
+    let app = TestApp::spawn().await;
+    let id = app.create_user("reader", shelf::auth::Role::User).await;
+    // Even a correctly signed token claiming "admin" grants only the
+    // user's stored role.
+    let token = sign(Algorithm::HS256, JWT_SECRET, &claims(id, json!({"role": "admin"})));
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.json()["role"], "user");
+    app.get("/api/v1/users", Some(&token)).await.assert_error(403, "forbidden");
+}
