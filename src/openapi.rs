@@ -4,7 +4,7 @@
 use actix_web::App;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::{AppExt, scope};
+use utoipa_actix_web::AppExt;
 
 use crate::api;
 
@@ -43,12 +43,7 @@ impl Modify for BearerScheme {
 
 /// The v1 document, collected from the same route tables the server mounts.
 pub fn v1() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = App::new()
-        .into_utoipa_app()
-        .openapi(V1Info::openapi())
-        .service(scope("/api/v1").configure(api::v1))
-        .configure(api::unversioned)
-        .split_for_parts();
+    let (_, mut doc) = api::mount(App::new().into_utoipa_app().openapi(V1Info::openapi())).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }

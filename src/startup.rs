@@ -6,7 +6,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
-use utoipa_actix_web::{AppExt, scope};
+use utoipa_actix_web::AppExt;
 
 use crate::auth::credentials::CredentialCache;
 use crate::auth::jwt::JwtKeys;
@@ -120,11 +120,7 @@ pub fn app(
         InitError = (),
     > + use<>,
 > {
-    let (app, _) = App::new()
-        .into_utoipa_app()
-        .service(scope("/api/v1").configure(api::v1))
-        .configure(api::unversioned)
-        .split_for_parts();
+    let (app, _) = api::mount(App::new().into_utoipa_app()).split_for_parts();
     app.app_data(state)
         .app_data(extract::json_config())
         .app_data(extract::payload_config())

@@ -1,8 +1,19 @@
 //! The route tables: a reader can see every route of a version here.
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{UtoipaApp, scope};
 
 use crate::{accounts, books, library, ops};
+
+/// Mounts every documented route. The server and the OpenAPI document both
+/// come from this, so neither can list a route the other lacks.
+pub fn mount<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.service(scope("/api/v1").configure(v1)).configure(unversioned)
+}
 
 /// `/api/v1`: the seed's routes, kept stable.
 pub fn v1(cfg: &mut ServiceConfig) {
