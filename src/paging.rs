@@ -20,7 +20,7 @@ pub struct PageQuery {
 }
 
 /// A validated page request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub struct Page {
     pub page: u32,
     pub per_page: u32,

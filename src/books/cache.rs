@@ -9,34 +9,13 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
-use super::queries::{Listing, SortColumn, SortOrder};
+use super::queries::Listing;
 
 /// How long a page may be served without asking the database again.
 pub const FRESH: Duration = Duration::from_secs(1);
 /// Bounds memory (pages are a few KiB) against clients asking for many
 /// distinct searches.
 const MAX_PAGES: usize = 2048;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PageKey {
-    q: Option<String>,
-    sort: Option<SortColumn>,
-    order: SortOrder,
-    page: u32,
-    per_page: u32,
-}
-
-impl From<&Listing> for PageKey {
-    fn from(listing: &Listing) -> Self {
-        Self {
-            q: listing.q.clone(),
-            sort: listing.sort,
-            order: listing.order,
-            page: listing.page.page,
-            per_page: listing.page.per_page,
-        }
-    }
-}
 
 struct Page {
     body: Bytes,
@@ -45,7 +24,7 @@ struct Page {
 
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<PageKey, Page>>,
+    pages: Mutex<HashMap<Listing, Page>>,
     generation: AtomicU64,
 }
 
@@ -56,12 +35,12 @@ impl PageCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, key: &PageKey) -> Option<Bytes> {
+    pub fn get(&self, key: &Listing) -> Option<Bytes> {
         let pages = self.pages.lock().ok()?;
         pages.get(key).filter(|page| page.stored.elapsed() < FRESH).map(|page| page.body.clone())
     }
 
-    pub fn put(&self, key: PageKey, generation: u64, body: Bytes) {
+    pub fn put(&self, key: Listing, generation: u64, body: Bytes) {
         let Ok(mut pages) = self.pages.lock() else { return };
         if generation != self.generation() {
             return;
@@ -79,11 +58,10 @@ impl PageCache {
     pub fn invalidate(&self) {
         // Bump under the lock, so no `put` that checked the old generation
         // can land after the clear.
-        if let Ok(mut pages) = self.pages.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+        let pages = self.pages.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut pages) = pages {
             pages.clear();
-        } else {
-            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -91,15 +69,11 @@ impl PageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::books::queries::SortOrder;
     use crate::paging::Page as PageNumber;
 
-    fn key(q: &str) -> PageKey {
-        PageKey::from(&Listing {
-            q: Some(q.to_owned()),
-            sort: None,
-            order: SortOrder::Asc,
-            page: PageNumber { page: 1, per_page: 20 },
-        })
+    fn key(q: &str) -> Listing {
+        Listing { q: Some(q.to_owned()), sort: None, order: SortOrder::Asc, page: PageNumber { page: 1, per_page: 20 } }
     }
 
     #[test]

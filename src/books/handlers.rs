@@ -8,7 +8,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
-use super::cache::PageKey;
 use super::queries::{self, Listing, SortColumn, SortOrder};
 use super::{Book, BookColumns, BookInput, BookPage};
 use crate::auth::{AdminUser, AuthUser, MaybeUser};
@@ -60,12 +59,12 @@ impl CatalogQuery {
 
 /// The page as JSON, from the page cache when fresh there.
 async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> Result<HttpResponse, ApiError> {
-    let key = PageKey::from(&listing);
-    let body = match state.catalog.get(&key) {
+    let body = match state.catalog.get(&listing) {
         Some(body) => body,
         None => {
             let generation = state.catalog.generation();
             let page = listing.page;
+            let key = listing.clone();
             let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
             let json = serde_json::to_vec(&BookPage { books, page: page.page, per_page: page.per_page, total })
                 .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;

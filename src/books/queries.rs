@@ -48,7 +48,7 @@ impl SortOrder {
 
 /// What to list: an optional search text (trimmed, never empty), an order,
 /// a page.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Listing {
     pub q: Option<String>,
     pub sort: Option<SortColumn>,
