@@ -14,11 +14,7 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
     })
     .await
     .unwrap();
-    let url = match &app.settings.database_url {
-        shelf::settings::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        shelf::settings::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
-    };
-    let error = shelf::startup::prepare_database(&settings_for(&url, &[])).expect_err("refused");
+    let error = shelf::startup::prepare_database(&settings_for(&app.database_url, &[])).expect_err("refused");
     let message = error.to_string();
     assert!(message.contains("newer") && message.contains("29990101000000"), "{message}");
     assert!(!message.contains('\n'));
@@ -28,11 +24,7 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
 async fn migrations_are_idempotent_across_restarts() {
     let app = TestApp::spawn().await;
     app.book("Kept", "Author").await;
-    let url = match &app.settings.database_url {
-        shelf::settings::DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        shelf::settings::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
-    };
-    let pool = shelf::startup::prepare_database(&settings_for(&url, &[])).unwrap();
+    let pool = shelf::startup::prepare_database(&settings_for(&app.database_url, &[])).unwrap();
     let count: i64 =
         shelf::db::run(&pool, |conn| Ok(shelf::db::schema::books::table.count().get_result(conn)?)).await.unwrap();
     assert_eq!(count, 1);

@@ -113,6 +113,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub settings: Settings,
     pub pool: DbPool,
+    /// The test database's `SHELF_DATABASE_URL`.
+    pub database_url: String,
     call: Call,
     // Last, so the app's connections close before the database is dropped.
     pub db: TestDb,
@@ -155,7 +157,7 @@ impl TestApp {
                 TestResponse { status, headers, body }
             })
         });
-        Self { state, settings, pool, call, db }
+        Self { state, settings, pool, database_url: url, call, db }
     }
 
     pub async fn send(&self, req: TestRequest) -> TestResponse {
