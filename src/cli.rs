@@ -4,8 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::accounts;
-use crate::auth::Role;
+use serde_json::json;
+use validator::Validate;
+
+use crate::auth::{Role, Scope};
+use crate::error::ApiError;
+use crate::security::{self, Event};
+use crate::{accounts, api_keys};
 use crate::books::import;
 use crate::settings::Settings;
 use crate::startup::{self, Application};
@@ -28,6 +33,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage API keys for integrators.
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Load books from a CSV file (columns: title, author, published_year,
     /// isbn, rating, specifications_flat).
     Import { file: PathBuf },
@@ -45,6 +56,37 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for a user and print it (shown only this once).
+    Create {
+        /// The user the key acts as.
+        #[arg(long)]
+        user: String,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// Repeat or comma-separate: books:read, books:write (admins only),
+        /// library:read, library:write.
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Days until the key expires (1–3650); without it, never.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a user's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a key by id; it fails from the next request on.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        id: i64,
+    },
+}
+
 /// A failure to report in one line before exiting.
 pub type CliError = Box<dyn std::error::Error>;
 
@@ -57,6 +99,7 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             Ok(())
         }
         Command::User { command: UserCommand::Create { name, admin } } => create_user(&settings, &name, admin),
+        Command::ApiKey { command } => api_key(&settings, command),
         Command::Import { file } => import_file(&settings, &file),
         Command::Openapi => {
             print!("{}", crate::openapi::v1_json());
@@ -88,13 +131,71 @@ fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliEr
             first
         }
     };
-    accounts::check_password_rules(&password).map_err(|m| format!("password {m}"))?;
+    accounts::check_password_for(name, &password).map_err(|m| format!("password {m}"))?;
     let pool = startup::prepare_database(settings)?;
     let hash = crate::auth::password::hash_blocking(&password)?;
     let mut conn = pool.get()?;
     let role = if admin { Role::Admin } else { Role::User };
     let user = accounts::insert(&mut conn, name, &hash, role)?;
+    security::store::record_now(
+        &mut conn,
+        Event::UserCreated,
+        None,
+        json!({"created_user_id": user.id, "role": role.as_str(), "by": "command line"}),
+    )?;
     println!("created user {} (id {}, role {})", user.username, user.id, role.as_str());
+    Ok(())
+}
+
+fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> {
+    let pool = startup::prepare_database(settings)?;
+    let mut conn = pool.get()?;
+    let mut owner = |name: &str| -> Result<accounts::UserRow, CliError> {
+        accounts::find_by_username(&mut conn, name)?.ok_or_else(|| format!("no user named {name:?}").into())
+    };
+    match command {
+        ApiKeyCommand::Create { user, name, scopes, expires_in_days } => {
+            let owner = owner(&user)?;
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s.trim()).ok_or_else(|| format!("unknown scope {s:?}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = api_keys::NewApiKey { name, scopes, expires_in_days };
+            request.validate().map_err(|e| format!("invalid key request: {}", ApiError::from(e).describe_fields()))?;
+            api_keys::check_grantable(&request.scopes, Role::parse(&owner.role).unwrap_or(Role::User))
+                .map_err(|_| "books:write is only for keys of admins")?;
+            let mut conn = pool.get()?;
+            let created = api_keys::create(&mut conn, owner.id, &request)?;
+            let details = json!({"key_id": created.view.id, "prefix": created.view.prefix, "by": "command line"});
+            security::store::record_now(&mut conn, Event::ApiKeyCreated, Some(owner.id), details)?;
+            println!("{}", created.key);
+            eprintln!("API key {} (id {}) for {user}; it is shown only this once.", created.view.prefix, created.view.id);
+        }
+        ApiKeyCommand::List { user } => {
+            let owner = owner(&user)?;
+            let mut conn = pool.get()?;
+            for key in api_keys::list(&mut conn, owner.id)?.into_iter().map(api_keys::ApiKeyView::from) {
+                let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\tcreated {}\tlast used {}\texpires {}",
+                    key.id,
+                    key.prefix,
+                    key.name,
+                    scopes.join(","),
+                    key.created_at,
+                    key.last_used_at.as_deref().unwrap_or("never"),
+                    key.expires_at.as_deref().unwrap_or("never"),
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { user, id } => {
+            let owner = owner(&user)?;
+            let mut conn = pool.get()?;
+            api_keys::revoke(&mut conn, owner.id, id).map_err(|_| format!("{user} has no API key {id}"))?;
+            security::store::record_now(&mut conn, Event::ApiKeyRevoked, Some(owner.id), json!({"key_id": id, "by": "command line"}))?;
+            println!("revoked API key {id}");
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! by the `http::envelope` middleware. Every variant documents its status.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -34,7 +34,9 @@ pub struct ErrorBody {
     /// Stable snake_case identifier to branch on, e.g. `invalid_sort_column`,
     /// `validation_failed`, `invalid_json`, `unsupported_media_type`,
     /// `payload_too_large`, `invalid_query`, `authentication_required`,
-    /// `invalid_token`, `invalid_credentials`, `forbidden`, `not_found`,
+    /// `invalid_token`, `invalid_credentials`, `invalid_api_key`,
+    /// `invalid_refresh_token`, `multiple_credentials`, `forbidden`,
+    /// `csrf_failed`, `too_many_requests`, `not_found`,
     /// `method_not_allowed`, `conflict`, `service_unavailable`, `internal_error`.
     pub code: String,
     /// The request's `X-Request-Id`, to quote when reporting a problem.
@@ -55,9 +57,13 @@ pub enum ApiError {
     /// 401: no credentials, or credentials that do not hold.
     #[error("{message}")]
     Unauthorized { code: &'static str, message: &'static str },
-    /// 403 `forbidden`: valid credentials without the needed role.
+    /// 403 `forbidden`: valid credentials without the needed role or scope.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 `csrf_failed`: a cookie-authenticated write without the
+    /// session's `X-CSRF-Token`.
+    #[error("CSRF token missing or invalid")]
+    CsrfFailed,
     /// 404 `not_found`: absent, or owned by someone else.
     #[error("{0}")]
     NotFound(&'static str),
@@ -70,6 +76,10 @@ pub enum ApiError {
     /// 413 `payload_too_large`.
     #[error("Request body is larger than 1 MiB")]
     PayloadTooLarge,
+    /// 429 `too_many_requests`, with `Retry-After`; the message names the
+    /// limit that was hit.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_seconds: u64 },
     /// 415 `unsupported_media_type`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
@@ -98,6 +108,10 @@ impl ApiError {
         Self::Unauthorized { code: "invalid_token", message: "Invalid or expired token" }
     }
 
+    pub fn invalid_api_key() -> Self {
+        Self::Unauthorized { code: "invalid_api_key", message: "Invalid or missing API key" }
+    }
+
     pub fn invalid_credentials() -> Self {
         Self::Unauthorized { code: "invalid_credentials", message: "Invalid credentials" }
     }
@@ -107,12 +121,24 @@ impl ApiError {
             Self::BadRequest { code, .. } | Self::Unauthorized { code, .. } | Self::Conflict { code, .. } => code,
             Self::Validation(_) => "validation_failed",
             Self::Forbidden(_) => "forbidden",
+            Self::CsrfFailed => "csrf_failed",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "service_unavailable",
             Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message with its field problems, on one line (for the CLI).
+    pub fn describe_fields(&self) -> String {
+        match self {
+            Self::Validation(problems) => {
+                problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ")
+            }
+            other => other.to_string(),
         }
     }
 
@@ -135,7 +161,8 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -152,7 +179,11 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             log::error!("internal error: {cause}");
         }
-        render(self.status_code(), self.body())
+        let mut response = render(self.status_code(), self.body());
+        if let Self::TooManyRequests { retry_after_seconds, .. } = self {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
+        response
     }
 }
 

@@ -5,13 +5,17 @@
 //! - `api`: the route tables; `openapi`: the generated documents
 //! - `http`: envelope middleware, request ids, validating extractors
 //! - `error`: the one error type and envelope
-//! - `auth`: bearer tokens, passwords, roles
+//! - `auth`: credentials to principals, access rules, CSRF, login throttle
+//! - `sessions`: sign-in, refresh-token families, cookie sessions
+//! - `api_keys`: integrators' scoped keys
+//! - `security`: security events (log target and table)
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
 //! - `cli`: the `shelf` command line
 
 pub mod accounts;
 pub mod api;
+pub mod api_keys;
 pub mod auth;
 pub mod books;
 pub mod cli;
@@ -25,6 +29,7 @@ pub mod ops;
 pub mod paging;
 pub mod secrets;
 pub mod security;
+pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod time;

@@ -2,7 +2,7 @@
 //! committed copy under `api/` is compared with this in the tests.
 
 use actix_web::App;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -17,26 +17,44 @@ use crate::api;
             are HTML-safe (tags removed, `&`, `<`, `>` entity-encoded).",
         license(name = "GPL-3.0-or-later", identifier = "GPL-3.0-or-later")
     ),
-    modifiers(&BearerScheme),
+    modifiers(&SecuritySchemes),
     tags(
-        (name = "auth", description = "Tokens"),
+        (name = "auth", description = "Tokens and cookie sessions"),
         (name = "books", description = "The catalog"),
         (name = "library", description = "The caller's tags and reading statuses"),
         (name = "account", description = "The caller's account"),
         (name = "users", description = "User administration"),
+        (name = "api-keys", description = "The caller's API keys"),
+        (name = "admin", description = "Security events"),
         (name = "operations", description = "Health and documents"),
     )
 )]
 struct V1Info;
 
-struct BearerScheme;
+/// The three credentials. The session cookie is named
+/// `__Host-shelf_session` when `SHELF_COOKIE_SECURE` is on (the default).
+struct SecuritySchemes;
 
-impl Modify for BearerScheme {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "`shelf_<public id>_<secret>`; scopes books:read, books:write, library:read, library:write",
+            ))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-shelf_session",
+                "Set by POST /api/session; writes also need the X-CSRF-Token header",
+            ))),
         );
     }
 }

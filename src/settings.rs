@@ -75,6 +75,7 @@ pub struct Limits {
     pub status_change: Vec<Quota>,
     pub login_ip: Vec<Quota>,
     pub login_failures: Vec<Quota>,
+    pub login_client_failures: Vec<Quota>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,7 +85,12 @@ pub struct Settings {
     pub database_pool_size: u32,
     pub database_pool_timeout: Duration,
     pub jwt_secret: Option<Secret>,
+    /// Retired signing secrets that still verify tokens until removed.
+    pub jwt_previous_secrets: Vec<Secret>,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_ttl: Duration,
+    pub security_event_retention: Duration,
     pub admin_password: Option<Secret>,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
@@ -145,10 +151,35 @@ impl Settings {
             other => other.map(Secret::new),
         };
 
+        let jwt_previous_secrets = split_list(get("SHELF_JWT_PREVIOUS_SECRETS"))
+            .map(|s| {
+                if s.len() < MIN_JWT_SECRET_BYTES {
+                    Err(fail("SHELF_JWT_PREVIOUS_SECRETS", format!("each must be at least {MIN_JWT_SECRET_BYTES} bytes")))
+                } else {
+                    Ok(Secret::new(s))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let refresh_token_ttl = parse_duration(get("SHELF_REFRESH_TOKEN_TTL").unwrap_or("30d"))
+            .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(365 * 86_400))
+            .ok_or_else(|| fail("SHELF_REFRESH_TOKEN_TTL", "must be a duration from 1m to 365d, e.g. 30d".into()))?;
+
+        let session_ttl = parse_duration(get("SHELF_SESSION_TTL").unwrap_or("12h"))
+            .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(30 * 86_400))
+            .ok_or_else(|| fail("SHELF_SESSION_TTL", "must be a duration from 1m to 30d, e.g. 12h".into()))?;
+
+        let security_event_retention = parse_duration(get("SHELF_SECURITY_EVENT_RETENTION").unwrap_or("90d"))
+            .filter(|d| *d >= Duration::from_secs(3600))
+            .ok_or_else(|| {
+                fail("SHELF_SECURITY_EVENT_RETENTION", "must be a duration of at least 1h, e.g. 90d".into())
+            })?;
+
         let admin_password = match get("SHELF_ADMIN_PASSWORD") {
-            Some(p) => Some(Secret::new(
-                crate::accounts::check_password_rules(p).map_err(|m| fail("SHELF_ADMIN_PASSWORD", m))?,
-            )),
+            Some(p) => {
+                crate::accounts::check_password_for("admin", p).map_err(|m| fail("SHELF_ADMIN_PASSWORD", m))?;
+                Some(Secret::new(p))
+            }
             None => None,
         };
 
@@ -184,6 +215,7 @@ impl Settings {
             status_change: quotas("SHELF_LIMIT_STATUS_CHANGE", "30/1m")?,
             login_ip: quotas("SHELF_LIMIT_LOGIN_IP", "10/1m")?,
             login_failures: quotas("SHELF_LIMIT_LOGIN_FAILURES", "5/15m")?,
+            login_client_failures: quotas("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "20/15m")?,
         };
 
         let log_format = match get("SHELF_LOG_FORMAT").unwrap_or("text") {
@@ -198,7 +230,11 @@ impl Settings {
             database_pool_size,
             database_pool_timeout,
             jwt_secret,
+            jwt_previous_secrets,
             access_token_ttl,
+            refresh_token_ttl,
+            session_ttl,
+            security_event_retention,
             admin_password,
             cors_origins,
             trusted_proxies,
@@ -314,6 +350,11 @@ mod tests {
             ("SHELF_DATABASE_POOL_SIZE", "0"),
             ("SHELF_DATABASE_POOL_TIMEOUT", "3 seconds"),
             ("SHELF_JWT_SECRET", "short"),
+            ("SHELF_JWT_PREVIOUS_SECRETS", "short"),
+            ("SHELF_REFRESH_TOKEN_TTL", "0s"),
+            ("SHELF_SESSION_TTL", "40d"),
+            ("SHELF_SECURITY_EVENT_RETENTION", "1m"),
+            ("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "x"),
             ("SHELF_ADMIN_PASSWORD", "short"),
             ("SHELF_CORS_ORIGINS", "*"),
             ("SHELF_TRUSTED_PROXIES", "10.0.0.0/99"),

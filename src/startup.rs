@@ -8,12 +8,15 @@ use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
-use crate::auth::credentials::CredentialCache;
+use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
+use crate::auth::throttle::LoginThrottle;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::{body_limit, envelope, etag, extract};
+use crate::security::SecurityEvents;
+use crate::sessions::SessionCookies;
 use crate::settings::{Secret, Settings};
 use crate::{accounts, api, books, openapi, ops, secrets};
 
@@ -22,18 +25,32 @@ pub struct AppState {
     pub pool: DbPool,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
-    pub credentials: CredentialCache,
+    pub auth_cache: AuthCache,
+    pub login_throttle: LoginThrottle,
+    pub events: SecurityEvents,
+    pub cookies: SessionCookies,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub refresh_token_ttl: std::time::Duration,
+    pub session_ttl: std::time::Duration,
     pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
 }
 
 impl AppState {
     pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
+        let jwt = JwtKeys::new(jwt_secret, &settings.jwt_previous_secrets, settings.access_token_ttl)
+            .map_err(|e| StartError::Secret(e.to_string()))?;
         Ok(Self {
+            events: SecurityEvents::start(pool.clone(), settings.security_event_retention),
             pool,
-            jwt: JwtKeys::new(jwt_secret, settings.access_token_ttl).map_err(|e| StartError::Secret(e.to_string()))?,
+            jwt,
             passwords: Passwords::default(),
-            credentials: CredentialCache::default(),
+            auth_cache: AuthCache::default(),
+            login_throttle: LoginThrottle::new(&settings.limits.login_failures, &settings.limits.login_client_failures),
+            cookies: SessionCookies { secure: settings.cookie_secure },
+            trusted_proxies: settings.trusted_proxies.clone(),
+            refresh_token_ttl: settings.refresh_token_ttl,
+            session_ttl: settings.session_ttl,
             catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),
         })

@@ -1,29 +1,22 @@
-//! Login, the caller's own account, and user administration.
+//! The caller's own account, and user administration.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_ENCODING, HeaderValue};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Credentials, NewUser, PasswordChange, User};
-use crate::auth::{AdminUser, AuthUser, Role};
+use super::{NewUser, PasswordChange, RoleChange, User};
+use crate::auth::cache::CurrentUser;
+use crate::auth::{Caller, Role, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{self, Event};
+use crate::security::{Event, EventContext};
+use crate::sessions;
 use crate::startup::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserList {
@@ -33,111 +26,80 @@ pub struct UserList {
     pub total: i64,
 }
 
-/// Exchange a username and password for an access token.
-///
-/// Unknown usernames and wrong passwords get the same 401 in about the same
-/// time. The response is never cached or compressed.
-#[utoipa::path(
-    tag = "auth",
-    request_body = Credentials,
-    responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed or invalid body", body = ErrorEnvelope),
-        (status = 401, description = "Invalid credentials (`invalid_credentials`)", body = ErrorEnvelope),
-        (status = 415, description = "Not JSON", body = ErrorEnvelope),
-    )
-)]
-#[post("/api/token")]
-pub async fn issue_token(
-    state: web::Data<AppState>,
-    ValidJson(body): ValidJson<Credentials>,
-) -> Result<HttpResponse, ApiError> {
-    let username = body.username.clone();
-    let row = db::run(&state.pool, move |conn| Ok(super::find_by_username(conn, &username)?)).await?;
-    let stored = row.as_ref().map(|r| r.password_hash.clone());
-    if !state.passwords.verify(body.password, stored).await? {
-        security::log(Event::LoginFailed, row.as_ref().map(|r| r.id), &body.username);
-        return Err(ApiError::invalid_credentials());
-    }
-    let row = row.ok_or_else(ApiError::invalid_credentials)?;
-    let role = Role::parse(&row.role).unwrap_or(Role::User);
-    state.credentials.remember(
-        row.id,
-        Some(crate::auth::credentials::CurrentCredentials { token_version: row.token_version, role }),
-    );
-    let token = state.jwt.issue(row.id, role.as_str(), row.token_version)?;
-    security::log(Event::LoginSucceeded, Some(row.id), &row.username);
-    Ok(secret_response(TokenResponse {
-        access_token: token,
-        token_type: "Bearer",
-        expires_in: state.jwt.ttl.as_secs(),
-    }))
+fn private_json(status: StatusCode, body: impl Serialize) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    Caching::Private.apply(&mut response);
+    response.json(body)
 }
 
-/// A response that carries a secret: never stored by caches, never
-/// compressed (BREACH).
-fn secret_response(body: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((CONTENT_ENCODING, HeaderValue::from_static("identity")))
-        .json(body)
+/// Ends everything the user signed in with, here at once and on other
+/// instances within the cache bound.
+fn forget_credentials(state: &AppState, user_id: i64, now: Option<CurrentUser>) {
+    state.auth_cache.remember_user(user_id, now);
+    state.auth_cache.forget_sessions(|s| s.user_id == user_id);
 }
 
 /// The signed-in user.
 #[utoipa::path(
     tag = "account",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The caller", body = User),
         (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
     )
 )]
 #[get("/me")]
-pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, caller: Caller<rules::AnyCredential>) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id;
     let row =
-        db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?)).await?.ok_or_else(ApiError::invalid_token)?;
-    let mut response = HttpResponse::Ok();
-    Caching::Private.apply(&mut response);
-    Ok(response.json(User::from(row)))
+        db::run(&state.pool, move |conn| Ok(super::find(conn, user_id)?)).await?.ok_or_else(ApiError::invalid_token)?;
+    Ok(private_json(StatusCode::OK, User::from(row)))
 }
 
-/// Change the caller's password; every earlier token stops working.
+/// Change the caller's password; every earlier access token, refresh token
+/// and cookie session dies.
 #[utoipa::path(
     tag = "account",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; sign in again with the new password"),
         (status = 400, description = "Invalid body (`validation_failed` lists the fields)", body = ErrorEnvelope),
         (status = 401, description = "Missing credentials, or the current password is wrong", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used, or a cookie write without `X-CSRF-Token`", body = ErrorEnvelope),
     )
 )]
 #[post("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
-    user: AuthUser,
+    caller: Caller<rules::Account>,
+    context: EventContext,
     ValidJson(body): ValidJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id;
     let row =
-        db::run(&state.pool, move |conn| Ok(super::find(conn, user.id)?)).await?.ok_or_else(ApiError::invalid_token)?;
+        db::run(&state.pool, move |conn| Ok(super::find(conn, user_id)?)).await?.ok_or_else(ApiError::invalid_token)?;
+    super::password_problem("new_password", &row.username, &body.new_password)?;
     if !state.passwords.verify(body.current_password, Some(row.password_hash)).await? {
-        security::log(Event::PasswordChangeFailed, Some(user.id), "wrong current password");
+        state.events.record(&context, Event::PasswordChangeFailed, Some(user_id), json!({}));
         return Err(ApiError::invalid_credentials());
     }
     let hash = state.passwords.hash(body.new_password).await?;
-    let version = db::run(&state.pool, move |conn| Ok(super::set_password(conn, user.id, &hash)?)).await?;
-    state.credentials.remember(
-        user.id,
-        Some(crate::auth::credentials::CurrentCredentials { token_version: version, role: user.role }),
-    );
-    security::log(Event::PasswordChanged, Some(user.id), "all earlier tokens revoked");
+    let (version, sessions_ended) = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            Ok::<_, ApiError>((super::set_password(conn, user_id, &hash)?, sessions::revoke_all(conn, user_id)?))
+        })
+    })
+    .await?;
+    forget_credentials(&state, user_id, Some(CurrentUser { token_version: version, role: caller.role }));
+    state.events.record(&context, Event::PasswordChanged, Some(user_id), json!({"sessions_ended": sessions_ended}));
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Create a user (admins only).
 #[utoipa::path(
     tag = "users",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     request_body = NewUser,
     responses(
         (status = 201, description = "Created", body = User),
@@ -150,23 +112,28 @@ pub async fn change_password(
 #[post("/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    admin: Caller<rules::Admin>,
+    context: EventContext,
     ValidJson(body): ValidJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
+    super::password_problem("password", &body.username, &body.password)?;
     let hash = state.passwords.hash(body.password).await?;
     let role = body.role.unwrap_or(Role::User);
     let username = body.username;
     let row = db::run(&state.pool, move |conn| super::insert(conn, &username, &hash, role)).await?;
-    security::log(Event::UserCreated, Some(admin.0.id), &format!("created user {} as {}", row.id, role.as_str()));
-    let mut response = HttpResponse::build(StatusCode::CREATED);
-    Caching::Private.apply(&mut response);
-    Ok(response.json(User::from(row)))
+    state.events.record(
+        &context,
+        Event::UserCreated,
+        Some(admin.user_id),
+        json!({"created_user_id": row.id, "role": role.as_str()}),
+    );
+    Ok(private_json(StatusCode::CREATED, User::from(row)))
 }
 
 /// List users (admins only).
 #[utoipa::path(
     tag = "users",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     params(PageQuery),
     responses(
         (status = 200, description = "One page of users", body = UserList),
@@ -178,17 +145,95 @@ pub async fn create_user(
 #[get("/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    _admin: AdminUser,
+    _admin: Caller<rules::Admin>,
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::from(query);
     let (rows, total) = db::run(&state.pool, move |conn| Ok(super::list(conn, page.offset(), page.limit())?)).await?;
-    let mut response = HttpResponse::Ok();
-    Caching::Private.apply(&mut response);
-    Ok(response.json(UserList {
-        users: rows.into_iter().map(User::from).collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total,
-    }))
+    let users = rows.into_iter().map(User::from).collect();
+    Ok(private_json(StatusCode::OK, UserList { users, page: page.page, per_page: page.per_page, total }))
+}
+
+fn not_yourself(admin: i64, target: i64) -> Result<(), ApiError> {
+    if admin == target {
+        return Err(ApiError::Conflict {
+            code: "cannot_change_self",
+            message: "Admins cannot delete or demote themselves; ask another admin",
+        });
+    }
+    Ok(())
+}
+
+/// Change a user's role (admins only); the user's tokens and sessions end.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The user as now stored", body = User),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+        (status = 409, description = "An admin's own account (`cannot_change_self`)", body = ErrorEnvelope),
+    )
+)]
+#[put("/users/{id}/role")]
+pub async fn change_role(
+    state: web::Data<AppState>,
+    admin: Caller<rules::Admin>,
+    context: EventContext,
+    id: web::Path<i64>,
+    ValidJson(body): ValidJson<RoleChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (target, role) = (id.into_inner(), body.role);
+    not_yourself(admin.user_id, target)?;
+    let row = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if super::find(conn, target)?.is_none() {
+                return Err(ApiError::NotFound("No such user"));
+            }
+            super::set_role(conn, target, role)?;
+            sessions::revoke_all(conn, target)?;
+            super::find(conn, target)?.ok_or(ApiError::NotFound("No such user"))
+        })
+    })
+    .await?;
+    forget_credentials(&state, target, Some(CurrentUser { token_version: row.token_version, role }));
+    state.events.record(
+        &context,
+        Event::RoleChanged,
+        Some(admin.user_id),
+        json!({"target_user_id": target, "role": role.as_str()}),
+    );
+    Ok(private_json(StatusCode::OK, User::from(row)))
+}
+
+/// Delete a user with everything they own (admins only).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted; the user's tokens, sessions and keys stop working"),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such user", body = ErrorEnvelope),
+        (status = 409, description = "An admin's own account (`cannot_change_self`)", body = ErrorEnvelope),
+    )
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    admin: Caller<rules::Admin>,
+    context: EventContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let target = id.into_inner();
+    not_yourself(admin.user_id, target)?;
+    if !db::run(&state.pool, move |conn| Ok(super::delete(conn, target)?)).await? {
+        return Err(ApiError::NotFound("No such user"));
+    }
+    forget_credentials(&state, target, None);
+    state.events.record(&context, Event::UserDeleted, Some(admin.user_id), json!({"target_user_id": target}));
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use diesel::prelude::*;
@@ -25,13 +26,57 @@ static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new("^[a-z0-9_.-]{3,32}$").unwrap()
 });
 
-/// The contract's password rule, shared by the API, the CLI and settings.
+/// The 10,000 most common passwords of SecLists
+/// (`Passwords/Common-Credentials/10k-most-common.txt`, danielmiessler/SecLists
+/// at 4f84b3c, MIT License, Copyright (c) Daniel Miessler), lower-cased.
+static COMMON_PASSWORDS: LazyLock<HashSet<String>> =
+    LazyLock::new(|| include_str!("common_passwords.txt").lines().map(str::to_lowercase).collect());
+
+/// The contract's password rule, shared by the API, the CLI and settings:
+/// 12–128 characters and not one of the most common leaked passwords.
 pub fn check_password_rules(password: &str) -> Result<&str, String> {
     let chars = password.chars().count();
     if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
         return Err(format!("length must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"));
     }
+    if is_common(password) {
+        return Err("is, or is built from, one of the most common leaked passwords; choose another".into());
+    }
     Ok(password)
+}
+
+/// Few entries of the list reach 12 characters, so a password also counts
+/// as common when it is a listed one with digits or symbols appended
+/// (`sunshine2024!`) or one repeated (`qwertyqwerty`): the first guesses
+/// any cracker makes from such a list.
+fn is_common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
+    let listed = |s: &str| s.chars().count() >= 4 && COMMON_PASSWORDS.contains(s);
+    if listed(&lower) || listed(stem) {
+        return true;
+    }
+    let chars: Vec<char> = stem.chars().collect();
+    (1..=chars.len() / 2).filter(|unit| chars.len() % unit == 0).any(|unit| {
+        let first: String = chars[..unit].iter().collect();
+        chars.chunks(unit).all(|c| c == &chars[..unit]) && (unit < 4 || listed(&first))
+    })
+}
+
+/// The rules that need the username too: a password may not be the username.
+pub fn check_password_for(username: &str, password: &str) -> Result<(), String> {
+    check_password_rules(password)?;
+    if password.trim().eq_ignore_ascii_case(username.trim()) {
+        return Err("must not be the username".into());
+    }
+    Ok(())
+}
+
+/// The same check, as the validation error of one field.
+pub fn password_problem(field: &str, username: &str, password: &str) -> Result<(), ApiError> {
+    check_password_for(username, password).map_err(|message| {
+        ApiError::Validation(vec![crate::error::FieldProblem { field: field.to_owned(), message }])
+    })
 }
 
 pub fn check_username_rules(username: &str) -> Result<&str, String> {
@@ -100,7 +145,7 @@ pub struct NewUser {
     #[validate(custom(function = "validate_username"))]
     #[schema(min_length = 3, max_length = 32, pattern = "^[a-z0-9_.-]{3,32}$")]
     pub username: String,
-    /// 12–128 characters.
+    /// 12–128 characters; not the username, not a common leaked password.
     #[validate(custom(function = "validate_password"))]
     #[schema(min_length = 12, max_length = 128, format = Password)]
     pub password: String,
@@ -111,11 +156,17 @@ pub struct NewUser {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     #[validate(length(min = 1, max = 1024, message = "length must be 1 to 1024"))]
     #[schema(format = Password)]
     pub current_password: String,
-    /// 12–128 characters.
+    /// 12–128 characters; not the username, not a common leaked password.
     #[validate(custom(function = "validate_password"))]
     #[schema(min_length = 12, max_length = 128, format = Password)]
     pub new_password: String,
@@ -154,6 +205,20 @@ pub fn set_password(conn: &mut DbConnection, id: i64, password_hash: &str) -> Qu
         .set((users::password_hash.eq(password_hash), users::token_version.eq(users::token_version + 1)))
         .returning(users::token_version)
         .get_result(conn)
+}
+
+/// Changes a role and bumps the token version: the user's earlier tokens
+/// stop working, so a demoted admin must sign in again as a user.
+pub fn set_role(conn: &mut DbConnection, id: i64, role: Role) -> QueryResult<i64> {
+    diesel::update(users::table.find(id))
+        .set((users::role.eq(role.as_str()), users::token_version.eq(users::token_version + 1)))
+        .returning(users::token_version)
+        .get_result(conn)
+}
+
+/// Deletes a user with their sessions, keys, tags and statuses (cascades).
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    diesel::delete(users::table.find(id)).execute(conn).map(|n| n > 0)
 }
 
 pub fn list(conn: &mut DbConnection, offset: i64, limit: i64) -> QueryResult<(Vec<UserRow>, i64)> {
@@ -212,10 +277,26 @@ mod tests {
     }
 
     #[test]
+    fn common_and_username_passwords_are_refused() {
+        assert_eq!(COMMON_PASSWORDS.len(), 10_000);
+        for weak in ["unbelievable", "Sunshine2024!", "password1234", "qwertyqwerty", "abcabcabcabc", "aaaaaaaaaaaa"] {
+            assert!(check_password_rules(weak).is_err(), "{weak}");
+        }
+        for fine in ["correct horse battery", "sunshine in a jar 7", "tr0ub4dor&3xyz"] {
+            assert!(check_password_rules(fine).is_ok(), "{fine}");
+        }
+        assert!(check_password_for("reader_one", "READER_ONE").is_err(), "too short anyway");
+        assert!(check_password_for("long.username.x", "Long.Username.X").is_err());
+        assert!(check_password_for("reader", "a long unusual passphrase").is_ok());
+    }
+
+    #[test]
     fn password_rules_count_characters_not_bytes() {
         assert!(check_password_rules("short").is_err());
-        assert!(check_password_rules(&"é".repeat(12)).is_ok());
-        assert!(check_password_rules(&"a".repeat(128)).is_ok());
-        assert!(check_password_rules(&"a".repeat(129)).is_err());
+        // 12 characters, 24 bytes.
+        assert!(check_password_rules("éèêëēėęàáâäæ").is_ok());
+        let alphabet = |n: usize| (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect::<String>();
+        assert!(check_password_rules(&alphabet(128)).is_ok());
+        assert!(check_password_rules(&alphabet(129)).is_err());
     }
 }

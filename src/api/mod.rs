@@ -4,7 +4,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{UtoipaApp, scope};
 
-use crate::{accounts, books, library, ops};
+use crate::{accounts, api_keys, books, library, ops, security, sessions};
 
 /// Mounts every documented route. The server and the OpenAPI document both
 /// come from this, so neither can list a route the other lacks.
@@ -32,10 +32,23 @@ pub fn v1(cfg: &mut ServiceConfig) {
         .service(accounts::handlers::change_password)
         .service(accounts::handlers::create_user)
         .service(accounts::handlers::list_users)
+        .service(accounts::handlers::change_role)
+        .service(accounts::handlers::delete_user)
+        .service(api_keys::handlers::create_api_key)
+        .service(api_keys::handlers::list_api_keys)
+        .service(api_keys::handlers::revoke_api_key)
+        .service(security::handlers::list_events)
         .service(ops::openapi_v1);
 }
 
-/// Routes outside the versioned prefix: tokens and operations.
+/// Routes outside the versioned prefix: tokens, sessions and operations.
 pub fn unversioned(cfg: &mut ServiceConfig) {
-    cfg.service(accounts::handlers::issue_token).service(ops::health).service(ops::ready);
+    cfg.service(sessions::handlers::issue_token)
+        .service(sessions::handlers::refresh)
+        .service(sessions::handlers::revoke_token)
+        .service(sessions::handlers::create_session)
+        .service(sessions::handlers::current_session)
+        .service(sessions::handlers::delete_session)
+        .service(ops::health)
+        .service(ops::ready);
 }

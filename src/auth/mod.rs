@@ -1,18 +1,23 @@
-//! Who is calling: the bearer-token extractors and the roles.
+//! Who is calling and what they may do.
+//!
+//! A request presents at most one credential: a bearer access token, an
+//! API key, or a session cookie (two at once are a 400). `principal`
+//! resolves it to a [`Principal`]; the [`Caller`] extractors then apply one
+//! [`Access`] rule per route, so a handler cannot forget its check.
 
-pub mod credentials;
+pub mod access;
+pub mod cache;
+pub mod csrf;
 pub mod jwt;
 pub mod password;
+pub mod principal;
+pub mod throttle;
 
-use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+pub use access::{Access, Caller, MaybeCaller, rules};
+pub use principal::{Principal, Via};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -38,92 +43,80 @@ impl Role {
     }
 }
 
-/// A signed-in user, proven by a valid bearer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthUser {
-    pub id: i64,
-    pub role: Role,
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    #[serde(rename = "books:read")]
+    BooksRead,
+    /// Only for keys of admins; checked again on every use.
+    #[serde(rename = "books:write")]
+    BooksWrite,
+    #[serde(rename = "library:read")]
+    LibraryRead,
+    #[serde(rename = "library:write")]
+    LibraryWrite,
 }
 
-/// An `AuthUser` whose role is admin (403 otherwise).
-#[derive(Debug, Clone, Copy)]
-pub struct AdminUser(pub AuthUser);
+impl Scope {
+    pub const ALL: [Self; 4] = [Self::BooksRead, Self::BooksWrite, Self::LibraryRead, Self::LibraryWrite];
 
-/// The caller if credentials were sent; `None` for anonymous calls. Sent
-/// credentials that fail are still a 401, never a silent downgrade.
-#[derive(Debug, Clone, Copy)]
-pub struct MaybeUser(pub Option<AuthUser>);
-
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("application state is not registered"))
-}
-
-fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
-    let header = req.headers().get(AUTHORIZATION)?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .map(|(_, token)| token.trim().to_owned())
-        .ok_or_else(ApiError::invalid_token);
-    Some(token)
-}
-
-async fn authenticate(state: web::Data<AppState>, token: String) -> Result<AuthUser, ApiError> {
-    let claims = state.jwt.verify(&token)?;
-    let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
-    let current = state.credentials.current(&state.pool, user_id).await?.ok_or_else(ApiError::invalid_token)?;
-    if current.token_version != claims.ver {
-        return Err(ApiError::invalid_token());
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BooksRead => "books:read",
+            Self::BooksWrite => "books:write",
+            Self::LibraryRead => "library:read",
+            Self::LibraryWrite => "library:write",
+        }
     }
-    Ok(AuthUser { id: user_id, role: current.role })
-}
 
-impl FromRequest for AuthUser {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let state = state(req);
-        Box::pin(async move {
-            let token = token.ok_or_else(ApiError::authentication_required)??;
-            Ok(authenticate(state?, token).await?)
-        })
+    fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 
-impl FromRequest for MaybeUser {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+/// A set of scopes, small enough to copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes(u8);
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let state = state(req);
-        Box::pin(async move {
-            match token {
-                None => Ok(Self(None)),
-                Some(token) => Ok(Self(Some(authenticate(state?, token?).await?))),
-            }
-        })
+impl Scopes {
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// The stored form: space-separated names. Unknown names are dropped,
+    /// so a stored value can never grant more than the known scopes.
+    pub fn parse_stored(raw: &str) -> Self {
+        raw.split_whitespace().filter_map(Scope::parse).collect()
+    }
+
+    pub fn to_stored(self) -> String {
+        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
     }
 }
 
-impl FromRequest for AdminUser {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let user = user.await?;
-            if user.role != Role::Admin {
-                return Err(ApiError::Forbidden("Admin role required").into());
-            }
-            Ok(Self(user))
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_round_trip_and_ignore_unknown_names() {
+        let scopes: Scopes = [Scope::LibraryWrite, Scope::BooksRead].into_iter().collect();
+        assert_eq!(scopes.to_stored(), "books:read library:write");
+        assert_eq!(Scopes::parse_stored("books:read library:write admin:all"), scopes);
+        assert!(!scopes.contains(Scope::BooksWrite));
     }
 }

@@ -5,18 +5,19 @@ use actix_web::http::header::{ContentType, LOCATION};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 use validator::Validate;
 
 use super::queries::{self, Listing, SortColumn, SortOrder};
 use super::{Book, BookColumns, BookInput, BookPage};
-use crate::auth::{AdminUser, AuthUser, MaybeUser};
+use crate::auth::{Caller, MaybeCaller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{self, Event};
+use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 /// Query of `GET /books` and `GET /search`.
@@ -81,7 +82,7 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
 /// List the catalog, one page at a time (optionally filtered like `/search`).
 #[utoipa::path(
     tag = "books",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(CatalogQuery),
     responses(
         (status = 200, description = "One page of books", body = BookPage),
@@ -92,7 +93,7 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
 #[get("/books")]
 pub async fn list_books(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    _caller: Caller<rules::BooksRead>,
     ValidQuery(query): ValidQuery<CatalogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     page_of_books(&state, query.into_listing()?, Caching::Private).await
@@ -101,7 +102,7 @@ pub async fn list_books(
 /// Search the catalog by title or author. Anonymous calls are allowed.
 #[utoipa::path(
     tag = "books",
-    security((), ("bearer" = [])),
+    security((), ("bearer" = []), ("session" = []), ("api_key" = [])),
     params(CatalogQuery),
     responses(
         (status = 200, description = "One page of matching books", body = BookPage),
@@ -112,17 +113,17 @@ pub async fn list_books(
 #[get("/search")]
 pub async fn search(
     state: web::Data<AppState>,
-    user: MaybeUser,
+    caller: MaybeCaller<rules::BooksRead>,
     ValidQuery(query): ValidQuery<CatalogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caching = if user.0.is_some() { Caching::Private } else { Caching::Public };
+    let caching = if caller.0.is_some() { Caching::Private } else { Caching::Public };
     page_of_books(&state, query.into_listing()?, caching).await
 }
 
 /// One book.
 #[utoipa::path(
     tag = "books",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Book id")),
     responses(
         (status = 200, description = "The book", body = Book),
@@ -133,7 +134,7 @@ pub async fn search(
 #[get("/books/{id}")]
 pub async fn get_book(
     state: web::Data<AppState>,
-    _user: AuthUser,
+    _caller: Caller<rules::BooksRead>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -146,7 +147,7 @@ pub async fn get_book(
 /// Add a book (admins only).
 #[utoipa::path(
     tag = "books",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     request_body = BookInput,
     responses(
         (status = 201, description = "Created; `Location` names the new book", body = Book),
@@ -160,13 +161,14 @@ pub async fn get_book(
 #[post("/books")]
 pub async fn create_book(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    editor: Caller<rules::BooksWrite>,
+    context: EventContext,
     ValidJson(input): ValidJson<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
     let columns = BookColumns::from_input(input, db::now());
     let book = db::run(&state.pool, move |conn| queries::create(conn, &columns)).await?;
     state.catalog.invalidate();
-    security::log(Event::BookCreated, Some(admin.0.id), &format!("book {}", book.id));
+    state.events.record(&context, Event::BookCreated, Some(editor.user_id), json!({"book_id": book.id}));
     let mut response = HttpResponse::build(StatusCode::CREATED);
     Caching::Private.apply(&mut response);
     Ok(response.insert_header((LOCATION, format!("/api/v1/books/{}", book.id))).json(book))
@@ -175,7 +177,7 @@ pub async fn create_book(
 /// Replace a book (admins only).
 #[utoipa::path(
     tag = "books",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Book id")),
     request_body = BookInput,
     responses(
@@ -189,7 +191,8 @@ pub async fn create_book(
 #[put("/books/{id}")]
 pub async fn replace_book(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    editor: Caller<rules::BooksWrite>,
+    context: EventContext,
     id: web::Path<i64>,
     ValidJson(input): ValidJson<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,7 +200,7 @@ pub async fn replace_book(
     let columns = BookColumns::from_input(input, db::now());
     let book = db::run(&state.pool, move |conn| queries::replace(conn, id, &columns)).await?;
     state.catalog.invalidate();
-    security::log(Event::BookUpdated, Some(admin.0.id), &format!("book {id}"));
+    state.events.record(&context, Event::BookUpdated, Some(editor.user_id), json!({"book_id": id}));
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
     Ok(response.json(book))
@@ -206,7 +209,7 @@ pub async fn replace_book(
 /// Delete a book, with every user's tags and status on it (admins only).
 #[utoipa::path(
     tag = "books",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(("id" = i64, Path, description = "Book id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -218,12 +221,13 @@ pub async fn replace_book(
 #[delete("/books/{id}")]
 pub async fn delete_book(
     state: web::Data<AppState>,
-    admin: AdminUser,
+    editor: Caller<rules::BooksWrite>,
+    context: EventContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     db::run(&state.pool, move |conn| queries::delete(conn, id)).await?;
     state.catalog.invalidate();
-    security::log(Event::BookDeleted, Some(admin.0.id), &format!("book {id}"));
+    state.events.record(&context, Event::BookDeleted, Some(editor.user_id), json!({"book_id": id}));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -91,3 +91,29 @@ fn query_error(error: QueryPayloadError) -> ApiError {
         _ => ApiError::bad_request("invalid_query", "Invalid query string"),
     }
 }
+
+/// A JSON body that may be absent: an empty body is `None`; anything else
+/// must be `application/json`, parse and validate, like [`ValidJson`].
+pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let value: T = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
+        } else {
+            ApiError::bad_request("invalid_json", format!("Malformed JSON: {e}"))
+        }
+    })?;
+    value.validate()?;
+    Ok(Some(value))
+}

@@ -2,6 +2,7 @@
 //! ids, validating extractors, caching headers.
 
 pub mod body_limit;
+pub mod client_ip;
 pub mod envelope;
 pub mod etag;
 pub mod extract;
@@ -28,4 +29,14 @@ impl Caching {
         // The same URL answers differently with credentials.
         builder.insert_header((VARY, HeaderValue::from_static("Authorization, Cookie, X-API-Key")));
     }
+}
+
+/// A 200 that carries a secret (a token, a new API key): never stored by
+/// caches, never compressed (BREACH).
+pub fn secret_response(status: actix_web::http::StatusCode) -> HttpResponseBuilder {
+    let mut builder = HttpResponseBuilder::new(status);
+    builder
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((actix_web::http::header::CONTENT_ENCODING, HeaderValue::from_static("identity")));
+    builder
 }

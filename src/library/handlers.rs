@@ -6,13 +6,14 @@ use super::queries::{self, LibraryFilter};
 use super::{
     LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse,
 };
-use crate::auth::AuthUser;
+use crate::auth::{Caller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{self, Event};
+use crate::security::{Event, EventContext};
+use serde_json::json;
 use crate::startup::AppState;
 
 fn private_json(body: impl serde::Serialize) -> HttpResponse {
@@ -24,7 +25,7 @@ fn private_json(body: impl serde::Serialize) -> HttpResponse {
 /// Tag a book for the caller, creating the tag if new.
 #[utoipa::path(
     tag = "library",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     request_body = TagRequest,
     responses(
         (status = 200, description = "The caller's tags on the book, sorted", body = TagsResponse),
@@ -36,17 +37,17 @@ fn private_json(body: impl serde::Serialize) -> HttpResponse {
 #[post("/add_tag")]
 pub async fn add_tag(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| queries::add_tag(conn, user.id, body.book_id, &body.tag)).await?;
+    let tags = db::run(&state.pool, move |conn| queries::add_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
     Ok(private_json(TagsResponse { success: true, tags }))
 }
 
 /// Remove one of the caller's tags from a book.
 #[utoipa::path(
     tag = "library",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     request_body = TagRequest,
     responses(
         (status = 200, description = "The caller's remaining tags on the book, sorted", body = TagsResponse),
@@ -58,17 +59,17 @@ pub async fn add_tag(
 #[post("/remove_tag")]
 pub async fn remove_tag(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| queries::remove_tag(conn, user.id, body.book_id, &body.tag)).await?;
+    let tags = db::run(&state.pool, move |conn| queries::remove_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
     Ok(private_json(TagsResponse { success: true, tags }))
 }
 
 /// Set the caller's reading status of a book (logged as a security event).
 #[utoipa::path(
     tag = "library",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     request_body = StatusRequest,
     responses(
         (status = 200, description = "Status set", body = StatusResponse),
@@ -80,36 +81,37 @@ pub async fn remove_tag(
 #[post("/change_status")]
 pub async fn change_status(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Caller<rules::LibraryWrite>,
+    context: EventContext,
     ValidJson(body): ValidJson<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let status = ReadingStatus::parse(&body.status)
         .ok_or_else(|| ApiError::bad_request("validation_failed", "Invalid status"))?;
     let book_id = body.book_id;
-    db::run(&state.pool, move |conn| queries::set_status(conn, user.id, book_id, status)).await?;
-    security::log(Event::StatusChanged, Some(user.id), &format!("Book ID: {book_id}, New status: {}", status.as_str()));
+    db::run(&state.pool, move |conn| queries::set_status(conn, user.user_id, book_id, status)).await?;
+    state.events.record(&context, Event::StatusChange, Some(user.user_id), json!({"book_id": book_id, "status": status.as_str()}));
     Ok(private_json(StatusResponse { success: true, book_id, status }))
 }
 
 /// The caller's tags, with how many books carry each.
 #[utoipa::path(
     tag = "library",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The caller's tags, by name", body = TagList),
         (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
     )
 )]
 #[get("/tags")]
-pub async fn list_tags(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| Ok(queries::tag_counts(conn, user.id)?)).await?;
+pub async fn list_tags(state: web::Data<AppState>, user: Caller<rules::LibraryRead>) -> Result<HttpResponse, ApiError> {
+    let tags = db::run(&state.pool, move |conn| Ok(queries::tag_counts(conn, user.user_id)?)).await?;
     Ok(private_json(TagList { tags }))
 }
 
 /// The caller's books (any with a status or a tag), by title.
 #[utoipa::path(
     tag = "library",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(LibraryQuery),
     responses(
         (status = 200, description = "One page of the caller's books", body = LibraryPage),
@@ -120,7 +122,7 @@ pub async fn list_tags(state: web::Data<AppState>, user: AuthUser) -> Result<Htt
 #[get("/library")]
 pub async fn library(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Caller<rules::LibraryRead>,
     ValidQuery(query): ValidQuery<LibraryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = LibraryFilter {
@@ -129,6 +131,6 @@ pub async fn library(
         page: Page::from(PageQuery { page: query.page, per_page: query.per_page }),
     };
     let page = filter.page;
-    let (books, total) = db::run(&state.pool, move |conn| queries::library(conn, user.id, &filter)).await?;
+    let (books, total) = db::run(&state.pool, move |conn| queries::library(conn, user.user_id, &filter)).await?;
     Ok(private_json(LibraryPage { books, page: page.page, per_page: page.per_page, total }))
 }

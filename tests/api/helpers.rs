@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
 
 use actix_http::Request;
 use actix_web::http::StatusCode;
@@ -140,6 +141,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        capture_logs();
         let (db, url) = TestDb::create();
         let settings = settings_for(&url, extra);
         let pool = startup::prepare_database(&settings).unwrap();
@@ -230,6 +232,131 @@ impl TestApp {
         self.state.catalog.invalidate();
         id
     }
+}
+
+impl TestApp {
+    /// A second app (another "instance") on the same database, with its
+    /// own settings on top of this one's.
+    pub async fn sibling(&self, extra: &[(&str, &str)]) -> (web::Data<AppState>, Call) {
+        let settings = settings_for(&self.database_url, extra);
+        let secret = startup::signing_secret(&self.pool, &settings).unwrap();
+        let state = web::Data::new(AppState::new(&settings, self.pool.clone(), &secret).unwrap());
+        let service = Rc::new(test::init_service(startup::app(state.clone(), &settings)).await);
+        let call: Call = Rc::new(move |req| {
+            let service = service.clone();
+            Box::pin(async move {
+                let response = test::call_service(&*service, req).await;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = test::read_body(response).await;
+                TestResponse { status, headers, body }
+            })
+        });
+        (state, call)
+    }
+
+    /// Signs in over `POST /api/token`; the whole JSON answer.
+    pub async fn token_pair(&self, username: &str, password: &str) -> Value {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
+        response.json()
+    }
+
+    /// Signs in over `POST /api/session`; the session cookie's value and
+    /// the CSRF token.
+    pub async fn cookie_session(&self, username: &str, password: &str) -> (String, String) {
+        let response = self.post("/api/session", None, json!({"username": username, "password": password})).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
+        let cookie = set_cookie_value(&response, SESSION_COOKIE).expect("no session cookie");
+        (cookie, response.json()["csrf_token"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates an API key for the holder of `token`; the full key.
+    pub async fn api_key(&self, token: &str, scopes: &[&str]) -> String {
+        let response = self.post("/api/v1/api-keys", Some(token), json!({"name": "test key", "scopes": scopes})).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&response.body));
+        response.json()["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Security events through the admin route, newest first; `query` is a
+    /// query string such as `type=login_failed`.
+    pub async fn events(&self, query: &str) -> Vec<Value> {
+        let admin = self.admin_token().await;
+        let response = self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(&admin)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
+        response.json()["events"].as_array().unwrap().clone()
+    }
+}
+
+/// The session cookie's name with `SHELF_COOKIE_SECURE` on (the default).
+pub const SESSION_COOKIE: &str = "__Host-shelf_session";
+pub const CSRF_COOKIE: &str = "__Host-shelf_csrf";
+
+/// The value a response sets for cookie `name`.
+pub fn set_cookie_value(response: &TestResponse, name: &str) -> Option<String> {
+    set_cookie_header(response, name)
+        .and_then(|h| h.split(';').next().map(str::to_owned))
+        .and_then(|pair| pair.split_once('=').map(|(_, v)| v.to_owned()))
+}
+
+/// The whole `Set-Cookie` header for cookie `name`.
+pub fn set_cookie_header(response: &TestResponse, name: &str) -> Option<String> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// A request authenticated by an API key.
+pub fn with_api_key(req: TestRequest, key: &str) -> TestRequest {
+    req.insert_header(("X-API-Key", key))
+}
+
+/// A request authenticated by a session cookie, with an optional
+/// `X-CSRF-Token`.
+pub fn with_session(req: TestRequest, cookie: &str, csrf: Option<&str>) -> TestRequest {
+    let req = req.insert_header(("Cookie", format!("{SESSION_COOKIE}={cookie}")));
+    match csrf {
+        Some(csrf) => req.insert_header(("X-CSRF-Token", csrf)),
+        None => req,
+    }
+}
+
+/// Every log line written so far by any test in this process (the tests
+/// share one logger), as `target: message`.
+pub fn captured_log() -> Vec<String> {
+    LOG.get().map(|l| l.lines.lock().unwrap().clone()).unwrap_or_default()
+}
+
+struct CapturingLogger {
+    lines: Mutex<Vec<String>>,
+}
+
+static LOG: OnceLock<&'static CapturingLogger> = OnceLock::new();
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let line = format!("{}: {}", record.target(), record.args());
+        self.lines.lock().unwrap().push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    LOG.get_or_init(|| {
+        let logger: &'static CapturingLogger = Box::leak(Box::new(CapturingLogger { lines: Mutex::new(Vec::new()) }));
+        if log::set_logger(logger).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+        logger
+    });
 }
 
 fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {

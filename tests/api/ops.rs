@@ -32,6 +32,11 @@ async fn openapi_document_lists_every_route_and_the_envelope() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let expected = [
         ("/api/token", "post"),
+        ("/api/token/refresh", "post"),
+        ("/api/token/revoke", "post"),
+        ("/api/session", "post"),
+        ("/api/session", "get"),
+        ("/api/session", "delete"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/api/v1/openapi.json", "get"),
@@ -50,6 +55,12 @@ async fn openapi_document_lists_every_route_and_the_envelope() {
         ("/api/v1/me/password", "post"),
         ("/api/v1/users", "get"),
         ("/api/v1/users", "post"),
+        ("/api/v1/users/{id}/role", "put"),
+        ("/api/v1/users/{id}", "delete"),
+        ("/api/v1/api-keys", "post"),
+        ("/api/v1/api-keys", "get"),
+        ("/api/v1/api-keys/{id}", "delete"),
+        ("/api/v1/admin/security-events", "get"),
     ];
     for (path, method) in expected {
         let operation = &doc["paths"][path][method];
@@ -60,7 +71,9 @@ async fn openapi_document_lists_every_route_and_the_envelope() {
     let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(operations, expected.len(), "undocumented or unexpected operations: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for scheme in ["bearer", "api_key", "session"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object(), "{scheme}");
+    }
     let search_params = doc["paths"]["/api/v1/search"]["get"]["parameters"].as_array().unwrap();
     let names: Vec<&str> = search_params.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["q", "page", "per_page", "sortColumn", "sortOrder"]);

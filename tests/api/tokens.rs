@@ -11,12 +11,30 @@ fn now() -> i64 {
     shelf::db::now()
 }
 
-/// Claims like the server's, for user `sub`, with `changes` applied
-/// (a `null` removes the claim).
-fn claims(sub: i64, changes: Value) -> Value {
+/// Creates a user with a live token session; their id and the session's.
+async fn user_with_session(app: &TestApp, username: &str) -> (i64, i64) {
+    let id = app.create_user(username, shelf::auth::Role::User).await;
+    let sid = shelf::db::run(&app.pool, move |conn| {
+        Ok(shelf::sessions::create(
+            conn,
+            id,
+            shelf::sessions::Kind::Token,
+            0,
+            std::time::Duration::from_secs(600),
+            None,
+        )?)
+    })
+    .await
+    .unwrap();
+    (id, sid)
+}
+
+/// Claims like the server's, for user `sub` in session `sid`, with
+/// `changes` applied (a `null` removes the claim).
+fn claims(sub: i64, sid: i64, changes: Value) -> Value {
     let mut claims = json!({
         "sub": sub.to_string(), "role": "user", "iat": now(), "nbf": now(), "exp": now() + 600,
-        "iss": "shelf", "aud": "shelf-api", "jti": "test", "ver": 0,
+        "iss": "shelf", "aud": "shelf-api", "jti": "test", "ver": 0, "sid": sid,
     });
     for (key, value) in changes.as_object().unwrap() {
         if value.is_null() {
@@ -28,8 +46,16 @@ fn claims(sub: i64, changes: Value) -> Value {
     claims
 }
 
+/// The `kid` the server gives its test secret.
+fn server_kid() -> String {
+    shelf::auth::jwt::key_id(&shelf::settings::Secret::new(JWT_SECRET))
+}
+
+/// Signs like the server (naming the server's key), with `alg` and `secret`.
 fn sign(alg: Algorithm, secret: &str, claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
+    let mut header = Header::new(alg);
+    header.kid = Some(server_kid());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
 }
 
 async fn assert_refused(app: &TestApp, token: &str) {
@@ -98,25 +124,42 @@ async fn login_body_is_validated() {
 #[actix_web::test]
 async fn a_token_the_server_did_not_sign_is_refused() {
     let app = TestApp::spawn().await;
-    let id = app.create_user("reader", shelf::auth::Role::User).await;
+    let (id, sid) = user_with_session(&app, "reader").await;
+    let claims = |changes| claims(id, sid, changes);
+    // The genuine article passes, so each refusal below is down to its change.
+    assert_eq!(app.get("/api/v1/me", Some(&sign(Algorithm::HS256, JWT_SECRET, &claims(json!({}))))).await.status, 200);
 
     // Signed with the right secret but a different algorithm.
-    assert_refused(&app, &sign(Algorithm::HS512, JWT_SECRET, &claims(id, json!({})))).await;
-    assert_refused(&app, &sign(Algorithm::HS384, JWT_SECRET, &claims(id, json!({})))).await;
+    assert_refused(&app, &sign(Algorithm::HS512, JWT_SECRET, &claims(json!({})))).await;
+    assert_refused(&app, &sign(Algorithm::HS384, JWT_SECRET, &claims(json!({})))).await;
     // Signed with another secret.
-    assert_refused(&app, &sign(Algorithm::HS256, "another-secret-that-is-32-bytes-long!!", &claims(id, json!({}))))
+    assert_refused(&app, &sign(Algorithm::HS256, "another-secret-that-is-32-bytes-long!!", &claims(json!({}))))
         .await;
     // alg "none", with and without a signature part.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims(id, json!({})).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
     assert_refused(&app, &format!("{header}.{payload}.")).await;
     assert_refused(&app, &format!("{header}.{payload}")).await;
     // A valid signature on tampered claims.
-    let genuine = sign(Algorithm::HS256, JWT_SECRET, &claims(id, json!({})));
+    let genuine = sign(Algorithm::HS256, JWT_SECRET, &claims(json!({})));
     let mut parts: Vec<&str> = genuine.split('.').collect();
-    let forged = URL_SAFE_NO_PAD.encode(claims(id, json!({"role": "admin"})).to_string());
+    let forged = URL_SAFE_NO_PAD.encode(claims(json!({"role": "admin"})).to_string());
     parts[1] = &forged;
     assert_refused(&app, &parts.join(".")).await;
+    // No kid, or a kid the server does not hold.
+    let no_kid = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(json!({})),
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_refused(&app, &no_kid).await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("0123456789abcdef".into());
+    let unknown_kid =
+        jsonwebtoken::encode(&header, &claims(json!({})), &EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap())
+            .unwrap();
+    assert_refused(&app, &unknown_kid).await;
     // Garbage.
     assert_refused(&app, "not.a.jwt").await;
 }
@@ -124,10 +167,10 @@ async fn a_token_the_server_did_not_sign_is_refused() {
 #[actix_web::test]
 async fn wrong_issuer_audience_or_times_are_refused() {
     let app = TestApp::spawn().await;
-    let id = app.create_user("reader", shelf::auth::Role::User).await;
+    let (id, sid) = user_with_session(&app, "reader").await;
     // The same claims as a real token are accepted: the refusals below are
     // down to the one claim each changes.
-    let good = sign(Algorithm::HS256, JWT_SECRET, &claims(id, json!({})));
+    let good = sign(Algorithm::HS256, JWT_SECRET, &claims(id, sid, json!({})));
     assert_eq!(app.get("/api/v1/me", Some(&good)).await.status, 200);
 
     for changes in [
@@ -142,8 +185,10 @@ async fn wrong_issuer_audience_or_times_are_refused() {
         json!({"sub": "not-a-number"}),
         json!({"sub": "9999"}),
         json!({"ver": 1}),
+        json!({"sid": sid + 1000}),
+        json!({"sid": null}),
     ] {
-        let token = sign(Algorithm::HS256, JWT_SECRET, &claims(id, changes.clone()));
+        let token = sign(Algorithm::HS256, JWT_SECRET, &claims(id, sid, changes.clone()));
         let response = app.get("/api/v1/me", Some(&token)).await;
         assert_eq!(response.status, 401, "{changes} was accepted");
         response.assert_error(401, "invalid_token");
@@ -183,10 +228,10 @@ async fn a_password_change_kills_earlier_tokens() {
 #[actix_web::test]
 async fn the_role_comes_from_the_database_not_the_token() {
     let app = TestApp::spawn().await;
-    let id = app.create_user("reader", shelf::auth::Role::User).await;
+    let (id, sid) = user_with_session(&app, "reader").await;
     // Even a correctly signed token claiming "admin" grants only the
     // user's stored role.
-    let token = sign(Algorithm::HS256, JWT_SECRET, &claims(id, json!({"role": "admin"})));
+    let token = sign(Algorithm::HS256, JWT_SECRET, &claims(id, sid, json!({"role": "admin"})));
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.json()["role"], "user");
     app.get("/api/v1/users", Some(&token)).await.assert_error(403, "forbidden");
 }

@@ -1,0 +1,108 @@
+//! `/api/v1/api-keys`: the caller's own keys.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{ApiKeyView, CreatedApiKey, NewApiKey};
+use crate::auth::{Caller, rules};
+use crate::db;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::ValidJson;
+use crate::http::{Caching, secret_response};
+use crate::security::{Event, EventContext};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// Create an API key for the caller. The key is in this response only.
+#[utoipa::path(
+    tag = "api-keys",
+    security(("bearer" = []), ("session" = [])),
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "Created; `key` is shown only now", body = CreatedApiKey),
+        (status = 400, description = "Invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used, or `books:write` asked for by a non-admin", body = ErrorEnvelope),
+    )
+)]
+#[post("/api-keys")]
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    caller: Caller<rules::Account>,
+    context: EventContext,
+    ValidJson(body): ValidJson<NewApiKey>,
+) -> Result<HttpResponse, ApiError> {
+    if let Err(denied) = super::check_grantable(&body.scopes, caller.role) {
+        state.events.record(
+            &context,
+            Event::PermissionDenied,
+            Some(caller.user_id),
+            json!({"required": "admin", "action": "create API key with books:write"}),
+        );
+        return Err(denied);
+    }
+    let user_id = caller.user_id;
+    let created = db::run(&state.pool, move |conn| super::create(conn, user_id, &body)).await?;
+    state.events.record(
+        &context,
+        Event::ApiKeyCreated,
+        Some(user_id),
+        json!({"key_id": created.view.id, "prefix": created.view.prefix, "scopes": created.view.scopes}),
+    );
+    Ok(secret_response(StatusCode::CREATED).json(created))
+}
+
+/// The caller's keys that are not revoked, newest first; never the keys
+/// themselves.
+#[utoipa::path(
+    tag = "api-keys",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The caller's keys", body = ApiKeyList),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used", body = ErrorEnvelope),
+    )
+)]
+#[get("/api-keys")]
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    caller: Caller<rules::Account>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id;
+    let rows = db::run(&state.pool, move |conn| Ok(super::list(conn, user_id)?)).await?;
+    let mut response = HttpResponse::Ok();
+    Caching::Private.apply(&mut response);
+    Ok(response.json(ApiKeyList { api_keys: rows.into_iter().map(ApiKeyView::from).collect() }))
+}
+
+/// Revoke one of the caller's keys; it fails from the next request on.
+#[utoipa::path(
+    tag = "api-keys",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used", body = ErrorEnvelope),
+        (status = 404, description = "No such key of the caller's", body = ErrorEnvelope),
+    )
+)]
+#[delete("/api-keys/{id}")]
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    caller: Caller<rules::Account>,
+    context: EventContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, key_id) = (caller.user_id, id.into_inner());
+    db::run(&state.pool, move |conn| super::revoke(conn, user_id, key_id)).await?;
+    state.events.record(&context, Event::ApiKeyRevoked, Some(user_id), json!({"key_id": key_id}));
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,169 @@
+//! From the credential a request presents to the [`Principal`] behind it.
+//!
+//! Checks, per credential:
+//! - bearer: signature, key, claims (`jwt`), the user's current token
+//!   version and role, and that the token's session is not revoked — all
+//!   from `cache`, so a valid token costs no database round trip on most
+//!   requests;
+//! - session cookie: the session (cached by the cookie's hash), its expiry
+//!   and token version, and on writes the `X-CSRF-Token`;
+//! - API key: the key row, read on every use so that a revocation holds on
+//!   the very next request on every instance (`api_keys::authenticate`).
+
+use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, HeaderName};
+use actix_web::{HttpMessage, HttpRequest};
+use serde_json::json;
+
+use super::{Role, Scopes, csrf};
+use crate::api_keys;
+use crate::error::ApiError;
+use crate::secrets;
+use crate::security::{Event, EventContext};
+use crate::startup::AppState;
+
+pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    /// The user's role now, from the database (never from the token).
+    pub role: Role,
+    pub via: Via,
+}
+
+/// Which credential proved the caller, and what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Bearer { session_id: i64 },
+    Cookie { session_id: i64 },
+    ApiKey { key_id: i64, scopes: Scopes },
+}
+
+/// The one credential a request presents.
+#[derive(Debug)]
+pub enum Presented {
+    Bearer(String),
+    ApiKey(String),
+    Cookie(String),
+}
+
+/// Reads the request's credential; two different kinds at once are a 400,
+/// because which one should win is exactly what an attacker would like to
+/// choose.
+pub fn presented(req: &HttpRequest, session_cookie: &str) -> Result<Option<Presented>, ApiError> {
+    let mut found = Vec::with_capacity(1);
+    if let Some(header) = req.headers().get(AUTHORIZATION) {
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .map(|(_, token)| token.trim().to_owned())
+            .ok_or_else(ApiError::invalid_token)?;
+        found.push(Presented::Bearer(token));
+    }
+    if let Some(header) = req.headers().get(API_KEY_HEADER) {
+        found.push(Presented::ApiKey(header.to_str().unwrap_or_default().trim().to_owned()));
+    }
+    if let Some(cookie) = req.cookie(session_cookie) {
+        found.push(Presented::Cookie(cookie.value().to_owned()));
+    }
+    if found.len() > 1 {
+        return Err(ApiError::bad_request(
+            "multiple_credentials",
+            "Send exactly one credential: a bearer token, an API key or a session cookie",
+        ));
+    }
+    Ok(found.pop())
+}
+
+/// What resolution needs from the request, owned so it can cross an await.
+pub struct Attempt {
+    pub presented: Presented,
+    pub method: Method,
+    pub csrf_header: Option<String>,
+    pub context: EventContext,
+}
+
+impl Attempt {
+    pub fn from_request(req: &HttpRequest, presented: Presented) -> Self {
+        Self {
+            presented,
+            method: req.method().clone(),
+            csrf_header: req.headers().get(csrf::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            context: EventContext::of(req),
+        }
+    }
+}
+
+pub async fn resolve(state: &AppState, attempt: Attempt) -> Result<Principal, ApiError> {
+    match attempt.presented {
+        Presented::Bearer(token) => bearer(state, &token).await,
+        Presented::ApiKey(raw) => {
+            let key = api_keys::authenticate(state, &raw, &attempt.context).await?;
+            let owner = state.auth_cache.user(&state.pool, key.user_id).await?.ok_or_else(ApiError::invalid_api_key)?;
+            Ok(Principal { user_id: key.user_id, role: owner.role, via: Via::ApiKey { key_id: key.id, scopes: key.scopes } })
+        }
+        Presented::Cookie(secret) => {
+            let principal = cookie(state, &secret).await?;
+            if csrf::is_state_changing(&attempt.method) && !csrf::matches(&secret, attempt.csrf_header.as_deref()) {
+                state.events.record(
+                    &attempt.context,
+                    Event::CsrfRejected,
+                    Some(principal.user_id),
+                    json!({"method": attempt.method.as_str(), "token_sent": attempt.csrf_header.is_some()}),
+                );
+                return Err(ApiError::CsrfFailed);
+            }
+            Ok(principal)
+        }
+    }
+}
+
+async fn bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state.jwt.verify(token)?;
+    let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+    let user = state.auth_cache.user(&state.pool, user_id).await?.ok_or_else(ApiError::invalid_token)?;
+    if user.token_version != claims.ver {
+        return Err(ApiError::invalid_token());
+    }
+    let session = state.auth_cache.session(&state.pool, claims.sid).await?.ok_or_else(ApiError::invalid_token)?;
+    if session.revoked || session.user_id != user_id {
+        return Err(ApiError::invalid_token());
+    }
+    Ok(Principal { user_id, role: user.role, via: Via::Bearer { session_id: claims.sid } })
+}
+
+async fn cookie(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
+    let expired = || ApiError::Unauthorized { code: "invalid_session", message: "Session expired or signed out" };
+    let session =
+        state.auth_cache.cookie_session(&state.pool, secrets::sha256_hex(secret)).await?.ok_or_else(expired)?;
+    if !session.is_live(crate::db::now()) {
+        return Err(expired());
+    }
+    let user = state.auth_cache.user(&state.pool, session.user_id).await?.ok_or_else(expired)?;
+    if user.token_version != session.token_version {
+        return Err(expired());
+    }
+    Ok(Principal { user_id: session.user_id, role: user.role, via: Via::Cookie { session_id: session.id } })
+}
+
+/// The outcome of resolving this request's credential, kept in the
+/// request's extensions so later extractors (and the rate limiter) reuse it.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved(pub Option<Principal>);
+
+/// Resolves the request's credential once: `Ok(None)` when none was sent.
+pub async fn principal_of(req: &HttpRequest, state: &AppState) -> Result<Option<Principal>, ApiError> {
+    if let Some(resolved) = req.extensions().get::<Resolved>().copied() {
+        return Ok(resolved.0);
+    }
+    let principal = match presented(req, state.cookies.session_name())? {
+        None => None,
+        Some(presented) => Some(resolve(state, Attempt::from_request(req, presented)).await?),
+    };
+    req.extensions_mut().insert(Resolved(principal));
+    Ok(principal)
+}

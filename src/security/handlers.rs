@@ -1,0 +1,126 @@
+//! `GET /api/v1/admin/security-events`.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+use validator::{Validate, ValidationError};
+
+use super::Event;
+use super::store::{self, EventFilter, EventRow};
+use crate::auth::{Caller, rules};
+use crate::db;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::Caching;
+use crate::http::extract::ValidQuery;
+use crate::startup::AppState;
+use crate::time::rfc3339;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+
+fn validate_type(raw: &str) -> Result<(), ValidationError> {
+    Event::parse(raw).map(|_| ()).ok_or_else(|| ValidationError::new("type").with_message("unknown event type".into()))
+}
+
+fn validate_since(raw: &str) -> Result<(), ValidationError> {
+    OffsetDateTime::parse(raw, &Rfc3339)
+        .map(|_| ())
+        .map_err(|_| ValidationError::new("since").with_message("must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z".into()))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// One event type, e.g. `login_failed`.
+    #[serde(rename = "type")]
+    #[validate(custom(function = "validate_type"))]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    #[validate(range(min = 1, message = "must be a positive id"))]
+    pub user_id: Option<i64>,
+    /// Only events at or after this RFC 3339 time.
+    #[validate(custom(function = "validate_since"))]
+    pub since: Option<String>,
+    /// Only events with a smaller id: pass the previous page's `next_before`.
+    #[validate(range(min = 1, message = "must be a positive id"))]
+    pub before: Option<i64>,
+    /// 1–500; default 50.
+    #[validate(range(min = 1, max = 500, message = "must be 1 to 500"))]
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// One recorded event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEvent {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub occurred_at: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub user_id: Option<i64>,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    /// Event-specific facts; never a password, token or key.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<EventRow> for SecurityEvent {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            occurred_at: rfc3339(row.occurred_at),
+            event_type: row.event_type,
+            user_id: row.user_id,
+            client_ip: row.client_ip,
+            request_id: row.request_id,
+            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEventPage {
+    /// Newest first.
+    pub events: Vec<SecurityEvent>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Security events, newest first (admins only).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = []), ("session" = [])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "One page of events", body = SecurityEventPage),
+        (status = 400, description = "Invalid filter", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+    )
+)]
+#[get("/admin/security-events")]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    _admin: Caller<rules::Admin>,
+    ValidQuery(query): ValidQuery<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let filter = EventFilter {
+        event: query.event_type.as_deref().and_then(Event::parse),
+        user_id: query.user_id,
+        since: query.since.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).map(|t| t.unix_timestamp()),
+        before: query.before,
+        limit: i64::from(limit),
+    };
+    // This instance's own events are readable at once.
+    state.events.flush().await;
+    let rows = db::run(&state.pool, move |conn| store::query(conn, filter)).await?;
+    let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
+    let mut response = HttpResponse::Ok();
+    Caching::Private.apply(&mut response);
+    Ok(response.json(SecurityEventPage { events: rows.into_iter().map(SecurityEvent::from).collect(), next_before }))
+}

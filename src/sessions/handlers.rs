@@ -1,0 +1,281 @@
+//! Token and cookie-session routes.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::login::{self, Purpose};
+use super::{Kind, Rotation};
+use crate::accounts::Credentials;
+use crate::auth::cache::CurrentUser;
+use crate::auth::jwt::Subject;
+use crate::auth::{Caller, Role, Via, csrf, rules};
+use crate::db;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::extract::ValidJson;
+use crate::http::secret_response;
+use crate::secrets;
+use crate::security::{Event, EventContext};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; spend it at `/api/token/refresh` for a new pair. Each one
+    /// works once.
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[validate(length(min = 1, max = 256, message = "length must be 1 to 256"))]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send this as `X-CSRF-Token` on every POST, PUT, PATCH and DELETE.
+    pub csrf_token: String,
+    /// Seconds until the session expires.
+    pub expires_in: i64,
+}
+
+fn invalid_refresh_token() -> ApiError {
+    ApiError::Unauthorized { code: "invalid_refresh_token", message: "Invalid or expired refresh token" }
+}
+
+fn token_pair(state: &AppState, subject: Subject<'_>, refresh_token: String) -> Result<HttpResponse, ApiError> {
+    let access_token = state.jwt.issue(subject)?;
+    Ok(secret_response(StatusCode::OK).json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl.as_secs(),
+        refresh_token,
+    }))
+}
+
+/// Exchange a username and password for an access token and a refresh token.
+///
+/// Unknown usernames and wrong passwords get the same 401 in about the same
+/// time. After too many failures for one username or client, 429 with
+/// `Retry-After`. The response is never cached or compressed.
+#[utoipa::path(
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed or invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Invalid credentials (`invalid_credentials`)", body = ErrorEnvelope),
+        (status = 415, description = "Not JSON", body = ErrorEnvelope),
+        (status = 429, description = "Too many failures (`too_many_requests`); see `Retry-After`", body = ErrorEnvelope),
+    )
+)]
+#[post("/api/token")]
+pub async fn issue_token(
+    state: web::Data<AppState>,
+    context: EventContext,
+    ValidJson(body): ValidJson<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let user = login::check_password(&state, &context, body, Purpose::Token).await?;
+    let role = Role::parse(&user.role).unwrap_or(Role::User);
+    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
+    let ttl = state.refresh_token_ttl;
+    let (user_id, version) = (user.id, user.token_version);
+    let (session_id, refresh_token) = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let session_id = super::create(conn, user_id, Kind::Token, version, ttl, None)?;
+            Ok((session_id, super::issue_refresh_token(conn, session_id, ttl)?))
+        })
+    })
+    .await?;
+    let subject = Subject { user_id, role: role.as_str(), token_version: version, session_id };
+    token_pair(&state, subject, refresh_token)
+}
+
+/// Spend a refresh token for a new access token and refresh token.
+///
+/// Presenting a refresh token that was already spent revokes its whole
+/// family (every token descended from the same sign-in) and is recorded.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = ErrorEnvelope),
+        (status = 401, description = "Unknown, expired, spent or revoked (`invalid_refresh_token`)", body = ErrorEnvelope),
+    )
+)]
+#[post("/api/token/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    context: EventContext,
+    ValidJson(body): ValidJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ttl = state.refresh_token_ttl;
+    let rotation = db::run(&state.pool, move |conn| super::rotate(conn, &body.refresh_token, ttl)).await?;
+    match rotation {
+        Rotation::Rotated { user_id, role, token_version, session_id, refresh_token } => {
+            state.events.record(&context, Event::TokenRefreshed, Some(user_id), json!({"session_id": session_id}));
+            let subject = Subject { user_id, role: role.as_str(), token_version, session_id };
+            token_pair(&state, subject, refresh_token)
+        }
+        Rotation::Reused { user_id, session_id } => {
+            state.auth_cache.forget_sessions(|s| s.id == session_id);
+            state.events.record(
+                &context,
+                Event::RefreshTokenReused,
+                Some(user_id),
+                json!({"session_id": session_id, "action": "family revoked"}),
+            );
+            Err(invalid_refresh_token())
+        }
+        Rotation::Invalid => Err(invalid_refresh_token()),
+    }
+}
+
+/// End the caller's session: its refresh tokens and access tokens die.
+///
+/// Optionally names one of the caller's refresh tokens whose session should
+/// end too (another device of the same user).
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body(content = Option<RefreshRequest>, description = "Optional"),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Malformed body", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used", body = ErrorEnvelope),
+    )
+)]
+#[post("/api/token/revoke")]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    caller: Caller<rules::Account>,
+    context: EventContext,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let extra: Option<RefreshRequest> = crate::http::extract::optional_json(&req, &body)?;
+    let user_id = caller.user_id;
+    let own = match caller.via {
+        Via::Bearer { session_id } | Via::Cookie { session_id } => Some(session_id),
+        Via::ApiKey { .. } => None,
+    };
+    let revoked = db::run(&state.pool, move |conn| {
+        let named = match extra {
+            Some(extra) => super::session_of_refresh_token(conn, user_id, &extra.refresh_token)?,
+            None => None,
+        };
+        let mut revoked = Vec::new();
+        for session_id in own.into_iter().chain(named) {
+            if super::revoke(conn, session_id)? {
+                revoked.push(session_id);
+            }
+        }
+        Ok(revoked)
+    })
+    .await?;
+    state.auth_cache.forget_sessions(|s| revoked.contains(&s.id));
+    if !revoked.is_empty() {
+        state.events.record(&context, Event::SessionRevoked, Some(user_id), json!({"session_ids": revoked}));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sign in a browser app: sets an `HttpOnly` session cookie and a readable
+/// CSRF cookie, and returns the CSRF value.
+#[utoipa::path(
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in; cookies set", body = SessionResponse),
+        (status = 400, description = "Malformed or invalid body", body = ErrorEnvelope),
+        (status = 401, description = "Invalid credentials (`invalid_credentials`)", body = ErrorEnvelope),
+        (status = 429, description = "Too many failures (`too_many_requests`); see `Retry-After`", body = ErrorEnvelope),
+    )
+)]
+#[post("/api/session")]
+pub async fn create_session(
+    state: web::Data<AppState>,
+    context: EventContext,
+    ValidJson(body): ValidJson<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let user = login::check_password(&state, &context, body, Purpose::Session).await?;
+    let role = Role::parse(&user.role).unwrap_or(Role::User);
+    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
+    let secret = secrets::new_credential();
+    let hash = secrets::sha256_hex(&secret);
+    let ttl = state.session_ttl;
+    let (user_id, version) = (user.id, user.token_version);
+    db::run(&state.pool, move |conn| Ok(super::create(conn, user_id, Kind::Cookie, version, ttl, Some(&hash))?))
+        .await?;
+    let csrf_token = csrf::token_for(&secret);
+    let expires_in = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let mut response = secret_response(StatusCode::OK);
+    for cookie in state.cookies.issue(secret, csrf_token.clone(), expires_in) {
+        response.cookie(cookie);
+    }
+    Ok(response.json(SessionResponse { csrf_token, expires_in }))
+}
+
+/// The current cookie session's CSRF value, for a page that reloaded.
+#[utoipa::path(
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The session's CSRF value", body = SessionResponse),
+        (status = 401, description = "No live session cookie", body = ErrorEnvelope),
+    )
+)]
+#[get("/api/session")]
+pub async fn current_session(
+    state: web::Data<AppState>,
+    caller: Caller<rules::AnyCredential>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let Via::Cookie { session_id } = caller.via else {
+        return Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" });
+    };
+    let secret = req.cookie(state.cookies.session_name()).map(|c| c.value().to_owned()).unwrap_or_default();
+    let session = state.auth_cache.cookie_session(&state.pool, secrets::sha256_hex(&secret)).await?;
+    let expires_in = session.filter(|s| s.id == session_id).map_or(0, |s| (s.expires_at - db::now()).max(0));
+    Ok(secret_response(StatusCode::OK).json(SessionResponse { csrf_token: csrf::token_for(&secret), expires_in }))
+}
+
+/// Sign out a browser app: the session dies and both cookies are cleared.
+#[utoipa::path(
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "No live session cookie", body = ErrorEnvelope),
+        (status = 403, description = "Missing or wrong `X-CSRF-Token` (`csrf_failed`)", body = ErrorEnvelope),
+    )
+)]
+#[delete("/api/session")]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    caller: Caller<rules::AnyCredential>,
+    context: EventContext,
+) -> Result<HttpResponse, ApiError> {
+    let Via::Cookie { session_id } = caller.via else {
+        return Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" });
+    };
+    db::run(&state.pool, move |conn| Ok(super::revoke(conn, session_id)?)).await?;
+    state.auth_cache.forget_sessions(|s| s.id == session_id);
+    state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
+    let mut response = HttpResponse::NoContent();
+    for cookie in state.cookies.clear() {
+        response.cookie(cookie);
+    }
+    Ok(response.finish())
+}

@@ -1,0 +1,81 @@
+//! The password check shared by `POST /api/token` and `POST /api/session`:
+//! throttled, timed the same for unknown users, and recorded.
+
+use serde_json::json;
+
+use crate::accounts::{self, Credentials, UserRow};
+use crate::auth::throttle::username_key;
+use crate::db;
+use crate::error::ApiError;
+use crate::security::{Event, EventContext};
+use crate::startup::AppState;
+
+/// How the login is used, for the event record.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Token,
+    Session,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// Checks a username and password; the user on success.
+///
+/// Wrong username and wrong password are the same 401. A locked username or
+/// client gets 429 before any hashing, whatever the password.
+pub async fn check_password(
+    state: &AppState,
+    context: &EventContext,
+    credentials: Credentials,
+    purpose: Purpose,
+) -> Result<UserRow, ApiError> {
+    let username = username_key(&credentials.username);
+    let client = context.client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let throttle = &state.login_throttle;
+    let locked = [throttle.usernames.check(&username), throttle.clients.check(&client)];
+    if let Some(wait) = locked.iter().filter_map(|r| r.err()).max() {
+        return Err(ApiError::TooManyRequests {
+            message: "Too many failed sign-in attempts; try again later".into(),
+            retry_after_seconds: wait.as_secs().max(1),
+        });
+    }
+
+    let lookup = username.clone();
+    let row = db::run(&state.pool, move |conn| Ok(accounts::find_by_username(conn, &lookup)?)).await?;
+    let stored = row.as_ref().map(|r| r.password_hash.clone());
+    let valid = state.passwords.verify(credentials.password, stored).await?;
+    match row {
+        Some(row) if valid => {
+            throttle.usernames.clear(&username);
+            state.events.record(context, Event::LoginSucceeded, Some(row.id), json!({"via": purpose.as_str()}));
+            Ok(row)
+        }
+        row => {
+            let user_id = row.as_ref().map(|r| r.id);
+            // An unknown name is not stored: it may be a password typed
+            // into the wrong field.
+            let details = json!({
+                "via": purpose.as_str(),
+                "username": row.as_ref().map(|r| r.username.as_str()),
+            });
+            state.events.record(context, Event::LoginFailed, user_id, details);
+            let username_locked = throttle.usernames.fail(&username);
+            let client_locked = throttle.clients.fail(&client);
+            if username_locked || client_locked {
+                let details = json!({
+                    "username": row.as_ref().map(|r| r.username.as_str()),
+                    "by": if username_locked { "username" } else { "client" },
+                });
+                state.events.record(context, Event::LoginLocked, user_id, details);
+            }
+            Err(ApiError::invalid_credentials())
+        }
+    }
+}

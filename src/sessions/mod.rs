@@ -1,0 +1,207 @@
+//! Sessions: what a password login starts. A token session is a family of
+//! rotating refresh tokens (and the access tokens they mint); a cookie
+//! session is one `HttpOnly` cookie for a browser app. Revoking the session
+//! row ends every credential it issued.
+
+pub mod handlers;
+pub mod login;
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use crate::auth::Role;
+use crate::db::{self, DbConnection, schema::refresh_tokens, schema::sessions, schema::users};
+use crate::error::ApiError;
+use crate::on_backend;
+use crate::secrets;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Token,
+    Cookie,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Cookie => "cookie",
+        }
+    }
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Starts a session; returns its id.
+pub fn create(
+    conn: &mut DbConnection,
+    user_id: i64,
+    kind: Kind,
+    token_version: i64,
+    ttl: Duration,
+    secret_hash: Option<&str>,
+) -> QueryResult<i64> {
+    let now = db::now();
+    let values = (
+        sessions::user_id.eq(user_id),
+        sessions::kind.eq(kind.as_str()),
+        sessions::secret_hash.eq(secret_hash),
+        sessions::token_version.eq(token_version),
+        sessions::created_at.eq(now),
+        sessions::expires_at.eq(now.saturating_add(seconds(ttl))),
+    );
+    on_backend!(conn, c => diesel::insert_into(sessions::table).values(values).returning(sessions::id).get_result(c))
+}
+
+/// A new refresh token in `session_id`'s family; only its hash is stored.
+pub fn issue_refresh_token(conn: &mut DbConnection, session_id: i64, ttl: Duration) -> QueryResult<String> {
+    let token = secrets::new_credential();
+    let now = db::now();
+    let expires_at = now.saturating_add(seconds(ttl));
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::session_id.eq(session_id),
+            refresh_tokens::token_hash.eq(secrets::sha256_hex(&token)),
+            refresh_tokens::created_at.eq(now),
+            refresh_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    diesel::update(sessions::table.find(session_id)).set(sessions::expires_at.eq(expires_at)).execute(conn)?;
+    Ok(token)
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was live: it is spent now, and this is its successor.
+    Rotated { user_id: i64, role: Role, token_version: i64, session_id: i64, refresh_token: String },
+    /// The token had been spent before: its whole family is revoked now.
+    Reused { user_id: i64, session_id: i64 },
+    /// Unknown, expired, or from a revoked or outdated session.
+    Invalid,
+}
+
+/// Spends `presented` and issues its successor, atomically: of two
+/// concurrent uses of one token, exactly one rotates and the other counts
+/// as reuse.
+pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result<Rotation, ApiError> {
+    let hash = secrets::sha256_hex(presented);
+    db::write_transaction(conn, |conn| {
+        let found: Option<(i64, Option<i64>, i64, i64, i64, Option<i64>, i64, String, i64)> = refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(&hash))
+            .select((
+                refresh_tokens::id,
+                refresh_tokens::spent_at,
+                refresh_tokens::expires_at,
+                sessions::id,
+                sessions::token_version,
+                sessions::revoked_at,
+                users::id,
+                users::role,
+                users::token_version,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((token_id, spent_at, expires_at, session_id, session_version, revoked_at, user_id, role, version)) =
+            found
+        else {
+            return Ok(Rotation::Invalid);
+        };
+        let now = db::now();
+        if revoked_at.is_some() || session_version != version {
+            return Ok(Rotation::Invalid);
+        }
+        if spent_at.is_some() {
+            revoke(conn, session_id)?;
+            return Ok(Rotation::Reused { user_id, session_id });
+        }
+        if expires_at <= now {
+            return Ok(Rotation::Invalid);
+        }
+        let spent = diesel::update(refresh_tokens::table.find(token_id).filter(refresh_tokens::spent_at.is_null()))
+            .set(refresh_tokens::spent_at.eq(now))
+            .execute(conn)?;
+        if spent == 0 {
+            revoke(conn, session_id)?;
+            return Ok(Rotation::Reused { user_id, session_id });
+        }
+        let refresh_token = issue_refresh_token(conn, session_id, ttl)?;
+        Ok(Rotation::Rotated {
+            user_id,
+            role: Role::parse(&role).unwrap_or(Role::User),
+            token_version: version,
+            session_id,
+            refresh_token,
+        })
+    })
+}
+
+/// Ends one session; true if it was live.
+pub fn revoke(conn: &mut DbConnection, session_id: i64) -> QueryResult<bool> {
+    diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(db::now()))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Ends every live session of a user; returns how many.
+pub fn revoke_all(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(db::now()))
+        .execute(conn)
+}
+
+/// The session a refresh token belongs to, if it belongs to `user_id`.
+pub fn session_of_refresh_token(conn: &mut DbConnection, user_id: i64, token: &str) -> QueryResult<Option<i64>> {
+    refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(secrets::sha256_hex(token)))
+        .filter(sessions::user_id.eq(user_id))
+        .select(sessions::id)
+        .first(conn)
+        .optional()
+}
+
+/// Names and attributes of the two session cookies.
+///
+/// With `Secure` on, the names carry the `__Host-` prefix: browsers then
+/// refuse them unless they are `Secure`, `Path=/` and without `Domain`, so a
+/// sibling subdomain cannot plant or shadow them.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionCookies {
+    pub secure: bool,
+}
+
+impl SessionCookies {
+    pub fn session_name(&self) -> &'static str {
+        if self.secure { "__Host-shelf_session" } else { "shelf_session" }
+    }
+
+    pub fn csrf_name(&self) -> &'static str {
+        if self.secure { "__Host-shelf_csrf" } else { "shelf_csrf" }
+    }
+
+    fn build<'c>(&self, name: &'static str, value: String, http_only: bool, max_age: i64) -> actix_web::cookie::Cookie<'c> {
+        actix_web::cookie::Cookie::build(name, value)
+            .path("/")
+            .http_only(http_only)
+            .secure(self.secure)
+            .same_site(actix_web::cookie::SameSite::Strict)
+            .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+            .finish()
+    }
+
+    /// The `HttpOnly` session cookie and the readable CSRF cookie.
+    pub fn issue<'c>(&self, secret: String, csrf: String, max_age: i64) -> [actix_web::cookie::Cookie<'c>; 2] {
+        [self.build(self.session_name(), secret, true, max_age), self.build(self.csrf_name(), csrf, false, max_age)]
+    }
+
+    /// Cookies that make the browser drop both.
+    pub fn clear<'c>(&self) -> [actix_web::cookie::Cookie<'c>; 2] {
+        self.issue(String::new(), String::new(), 0)
+    }
+}
