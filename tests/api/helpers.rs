@@ -279,10 +279,11 @@ impl TestApp {
     }
 
     /// Security events through the admin route, newest first; `query` is a
-    /// query string such as `type=login_failed`.
-    pub async fn events(&self, query: &str) -> Vec<Value> {
-        let admin = self.admin_token().await;
-        let response = self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(&admin)).await;
+    /// query string such as `type=login_failed`. Takes an admin token so
+    /// that reading does not itself add a `login_succeeded` event.
+    pub async fn events(&self, admin_token: &str, query: &str) -> Vec<Value> {
+        let response =
+            self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(admin_token)).await;
         assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
         response.json()["events"].as_array().unwrap().clone()
     }
