@@ -8,12 +8,12 @@ use serde_json::json;
 use validator::Validate;
 
 use crate::auth::{Role, Scope};
+use crate::books::import;
 use crate::error::ApiError;
 use crate::security::{self, Event};
-use crate::{accounts, api_keys};
-use crate::books::import;
 use crate::settings::Settings;
 use crate::startup::{self, Application};
+use crate::{accounts, api_keys};
 
 #[derive(Debug, Parser)]
 #[command(name = "shelf", version, about = "A security-hardened REST API for book catalogs and reading lists")]
@@ -169,7 +169,10 @@ fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> 
             let details = json!({"key_id": created.view.id, "prefix": created.view.prefix, "by": "command line"});
             security::store::record_now(&mut conn, Event::ApiKeyCreated, Some(owner.id), details)?;
             println!("{}", created.key);
-            eprintln!("API key {} (id {}) for {user}; it is shown only this once.", created.view.prefix, created.view.id);
+            eprintln!(
+                "API key {} (id {}) for {user}; it is shown only this once.",
+                created.view.prefix, created.view.id
+            );
         }
         ApiKeyCommand::List { user } => {
             let owner = owner(&user)?;
@@ -192,7 +195,12 @@ fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> 
             let owner = owner(&user)?;
             let mut conn = pool.get()?;
             api_keys::revoke(&mut conn, owner.id, id).map_err(|_| format!("{user} has no API key {id}"))?;
-            security::store::record_now(&mut conn, Event::ApiKeyRevoked, Some(owner.id), json!({"key_id": id, "by": "command line"}))?;
+            security::store::record_now(
+                &mut conn,
+                Event::ApiKeyRevoked,
+                Some(owner.id),
+                json!({"key_id": id, "by": "command line"}),
+            )?;
             println!("revoked API key {id}");
         }
     }

@@ -154,7 +154,10 @@ impl Settings {
         let jwt_previous_secrets = split_list(get("SHELF_JWT_PREVIOUS_SECRETS"))
             .map(|s| {
                 if s.len() < MIN_JWT_SECRET_BYTES {
-                    Err(fail("SHELF_JWT_PREVIOUS_SECRETS", format!("each must be at least {MIN_JWT_SECRET_BYTES} bytes")))
+                    Err(fail(
+                        "SHELF_JWT_PREVIOUS_SECRETS",
+                        format!("each must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    ))
                 } else {
                     Ok(Secret::new(s))
                 }

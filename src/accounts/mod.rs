@@ -57,7 +57,7 @@ fn is_common(password: &str) -> bool {
         return true;
     }
     let chars: Vec<char> = stem.chars().collect();
-    (1..=chars.len() / 2).filter(|unit| chars.len() % unit == 0).any(|unit| {
+    (1..=chars.len() / 2).filter(|unit| chars.len().is_multiple_of(*unit)).any(|unit| {
         let first: String = chars[..unit].iter().collect();
         chars.chunks(unit).all(|c| c == &chars[..unit]) && (unit < 4 || listed(&first))
     })
@@ -74,9 +74,8 @@ pub fn check_password_for(username: &str, password: &str) -> Result<(), String> 
 
 /// The same check, as the validation error of one field.
 pub fn password_problem(field: &str, username: &str, password: &str) -> Result<(), ApiError> {
-    check_password_for(username, password).map_err(|message| {
-        ApiError::Validation(vec![crate::error::FieldProblem { field: field.to_owned(), message }])
-    })
+    check_password_for(username, password)
+        .map_err(|message| ApiError::Validation(vec![crate::error::FieldProblem { field: field.to_owned(), message }]))
 }
 
 pub fn check_username_rules(username: &str) -> Result<&str, String> {

@@ -41,11 +41,7 @@ pub struct GeneratedKey {
 pub fn generate() -> GeneratedKey {
     let public_id = secrets::random_alphanumeric(PUBLIC_ID_CHARS);
     let secret = secrets::new_credential();
-    GeneratedKey {
-        full: format!("{PREFIX}{public_id}_{secret}"),
-        secret_hash: secrets::sha256_hex(&secret),
-        public_id,
-    }
+    GeneratedKey { full: format!("{PREFIX}{public_id}_{secret}"), secret_hash: secrets::sha256_hex(&secret), public_id }
 }
 
 /// Splits `shelf_<public id>_<secret>`; `None` for anything else.
@@ -174,10 +170,7 @@ pub fn list(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<ApiKeyRow>
 /// Revokes one of the user's keys; another user's key is "not found".
 pub fn revoke(conn: &mut DbConnection, user_id: i64, key_id: i64) -> Result<(), ApiError> {
     let revoked = diesel::update(
-        api_keys::table
-            .find(key_id)
-            .filter(api_keys::user_id.eq(user_id))
-            .filter(api_keys::revoked_at.is_null()),
+        api_keys::table.find(key_id).filter(api_keys::user_id.eq(user_id)).filter(api_keys::revoked_at.is_null()),
     )
     .set(api_keys::revoked_at.eq(db::now()))
     .execute(conn)?;
@@ -217,7 +210,11 @@ impl Rejection {
     }
 }
 
-fn verify(conn: &mut DbConnection, public_id: &str, secret: &str) -> Result<Result<ApiKeyRow, (Rejection, Option<i64>)>, ApiError> {
+fn verify(
+    conn: &mut DbConnection,
+    public_id: &str,
+    secret: &str,
+) -> Result<Result<ApiKeyRow, (Rejection, Option<i64>)>, ApiError> {
     let row: Option<ApiKeyRow> = api_keys::table
         .filter(api_keys::public_id.eq(public_id))
         .select(ApiKeyRow::as_select())
@@ -283,7 +280,14 @@ mod tests {
 
     #[test]
     fn malformed_keys_do_not_parse() {
-        for bad in ["", "shelf_", "shelf_abc_def", "other_0123456789abcdef_secret", "shelf_0123456789abcdef_", "shelf_0123456789abcdef_se cret"] {
+        for bad in [
+            "",
+            "shelf_",
+            "shelf_abc_def",
+            "other_0123456789abcdef_secret",
+            "shelf_0123456789abcdef_",
+            "shelf_0123456789abcdef_se cret",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

@@ -136,7 +136,8 @@ pub fn load_user(conn: &mut db::DbConnection, user_id: i64) -> QueryResult<Optio
     Ok(row.and_then(|(token_version, role)| Role::parse(&role).map(|role| CurrentUser { token_version, role })))
 }
 
-type SessionColumns = (sessions::id, sessions::user_id, sessions::token_version, sessions::expires_at, sessions::revoked_at);
+type SessionColumns =
+    (sessions::id, sessions::user_id, sessions::token_version, sessions::expires_at, sessions::revoked_at);
 const SESSION_COLUMNS: SessionColumns =
     (sessions::id, sessions::user_id, sessions::token_version, sessions::expires_at, sessions::revoked_at);
 

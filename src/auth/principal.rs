@@ -104,7 +104,11 @@ pub async fn resolve(state: &AppState, attempt: Attempt) -> Result<Principal, Ap
         Presented::ApiKey(raw) => {
             let key = api_keys::authenticate(state, &raw, &attempt.context).await?;
             let owner = state.auth_cache.user(&state.pool, key.user_id).await?.ok_or_else(ApiError::invalid_api_key)?;
-            Ok(Principal { user_id: key.user_id, role: owner.role, via: Via::ApiKey { key_id: key.id, scopes: key.scopes } })
+            Ok(Principal {
+                user_id: key.user_id,
+                role: owner.role,
+                via: Via::ApiKey { key_id: key.id, scopes: key.scopes },
+            })
         }
         Presented::Cookie(secret) => {
             let principal = cookie(state, &secret).await?;

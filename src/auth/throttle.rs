@@ -67,7 +67,9 @@ impl FailureCounter {
             times.pop_front();
         }
         times.push_back(now);
-        self.quotas.iter().any(|q| times.iter().filter(|t| now.duration_since(**t) < q.period).count() == q.count as usize)
+        self.quotas
+            .iter()
+            .any(|q| times.iter().filter(|t| now.duration_since(**t) < q.period).count() == q.count as usize)
     }
 
     pub fn clear(&self, key: &str) {

@@ -103,7 +103,9 @@ pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)));
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }

@@ -13,8 +13,8 @@ use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
 use crate::security::{Event, EventContext};
-use serde_json::json;
 use crate::startup::AppState;
+use serde_json::json;
 
 fn private_json(body: impl serde::Serialize) -> HttpResponse {
     let mut response = HttpResponse::Ok();
@@ -62,7 +62,8 @@ pub async fn remove_tag(
     user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| queries::remove_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
+    let tags =
+        db::run(&state.pool, move |conn| queries::remove_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
     Ok(private_json(TagsResponse { success: true, tags }))
 }
 
@@ -89,7 +90,12 @@ pub async fn change_status(
         .ok_or_else(|| ApiError::bad_request("validation_failed", "Invalid status"))?;
     let book_id = body.book_id;
     db::run(&state.pool, move |conn| queries::set_status(conn, user.user_id, book_id, status)).await?;
-    state.events.record(&context, Event::StatusChange, Some(user.user_id), json!({"book_id": book_id, "status": status.as_str()}));
+    state.events.record(
+        &context,
+        Event::StatusChange,
+        Some(user.user_id),
+        json!({"book_id": book_id, "status": status.as_str()}),
+    );
     Ok(private_json(StatusResponse { success: true, book_id, status }))
 }
 

@@ -24,9 +24,9 @@ fn validate_type(raw: &str) -> Result<(), ValidationError> {
 }
 
 fn validate_since(raw: &str) -> Result<(), ValidationError> {
-    OffsetDateTime::parse(raw, &Rfc3339)
-        .map(|_| ())
-        .map_err(|_| ValidationError::new("since").with_message("must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z".into()))
+    OffsetDateTime::parse(raw, &Rfc3339).map(|_| ()).map_err(|_| {
+        ValidationError::new("since").with_message("must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z".into())
+    })
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

@@ -91,10 +91,8 @@ fn write_loop(pool: &DbPool, receiver: &Receiver<Command>, retention: Duration) 
 }
 
 fn store(pool: &DbPool, batch: &[NewEvent]) {
-    let result = pool
-        .get()
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| insert(&mut conn, batch).map_err(|e| e.to_string()));
+    let result =
+        pool.get().map_err(|e| e.to_string()).and_then(|mut conn| insert(&mut conn, batch).map_err(|e| e.to_string()));
     if let Err(e) = result {
         // The log lines were written already; only the rows are lost.
         log::error!("could not store {} security event(s): {e}", batch.len());

@@ -40,6 +40,15 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// The optional body of `/api/token/revoke`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// One of the caller's refresh tokens whose session should end too.
+    #[validate(length(min = 1, max = 256, message = "length must be 1 to 256"))]
+    pub refresh_token: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     /// Send this as `X-CSRF-Token` on every POST, PUT, PATCH and DELETE.
@@ -148,7 +157,7 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    request_body(content = Option<RefreshRequest>, description = "Optional"),
+    request_body(content = Option<RevokeRequest>, description = "Optional"),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed body", body = ErrorEnvelope),
@@ -164,7 +173,7 @@ pub async fn revoke_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let extra: Option<RefreshRequest> = crate::http::extract::optional_json(&req, &body)?;
+    let extra = crate::http::extract::optional_json::<RevokeRequest>(&req, &body)?.and_then(|r| r.refresh_token);
     let user_id = caller.user_id;
     let own = match caller.via {
         Via::Bearer { session_id } | Via::Cookie { session_id } => Some(session_id),
@@ -172,7 +181,7 @@ pub async fn revoke_token(
     };
     let revoked = db::run(&state.pool, move |conn| {
         let named = match extra {
-            Some(extra) => super::session_of_refresh_token(conn, user_id, &extra.refresh_token)?,
+            Some(extra) => super::session_of_refresh_token(conn, user_id, &extra)?,
             None => None,
         };
         let mut revoked = Vec::new();

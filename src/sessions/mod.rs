@@ -84,13 +84,27 @@ pub enum Rotation {
     Invalid,
 }
 
+/// A refresh token with its session and user, as rotation checks it.
+#[derive(Queryable)]
+struct PresentedToken {
+    token_id: i64,
+    spent_at: Option<i64>,
+    expires_at: i64,
+    session_id: i64,
+    session_version: i64,
+    revoked_at: Option<i64>,
+    user_id: i64,
+    role: String,
+    version: i64,
+}
+
 /// Spends `presented` and issues its successor, atomically: of two
 /// concurrent uses of one token, exactly one rotates and the other counts
 /// as reuse.
 pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result<Rotation, ApiError> {
     let hash = secrets::sha256_hex(presented);
     db::write_transaction(conn, |conn| {
-        let found: Option<(i64, Option<i64>, i64, i64, i64, Option<i64>, i64, String, i64)> = refresh_tokens::table
+        let found: Option<PresentedToken> = refresh_tokens::table
             .inner_join(sessions::table.inner_join(users::table))
             .filter(refresh_tokens::token_hash.eq(&hash))
             .select((
@@ -106,8 +120,17 @@ pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result
             ))
             .first(conn)
             .optional()?;
-        let Some((token_id, spent_at, expires_at, session_id, session_version, revoked_at, user_id, role, version)) =
-            found
+        let Some(PresentedToken {
+            token_id,
+            spent_at,
+            expires_at,
+            session_id,
+            session_version,
+            revoked_at,
+            user_id,
+            role,
+            version,
+        }) = found
         else {
             return Ok(Rotation::Invalid);
         };
@@ -185,7 +208,13 @@ impl SessionCookies {
         if self.secure { "__Host-shelf_csrf" } else { "shelf_csrf" }
     }
 
-    fn build<'c>(&self, name: &'static str, value: String, http_only: bool, max_age: i64) -> actix_web::cookie::Cookie<'c> {
+    fn build<'c>(
+        &self,
+        name: &'static str,
+        value: String,
+        http_only: bool,
+        max_age: i64,
+    ) -> actix_web::cookie::Cookie<'c> {
         actix_web::cookie::Cookie::build(name, value)
             .path("/")
             .http_only(http_only)

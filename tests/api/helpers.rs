@@ -108,7 +108,7 @@ impl TestResponse {
     }
 }
 
-type Call = Rc<dyn Fn(Request) -> LocalBoxFuture<'static, TestResponse>>;
+pub type Call = Rc<dyn Fn(Request) -> LocalBoxFuture<'static, TestResponse>>;
 
 pub struct TestApp {
     pub state: web::Data<AppState>,
@@ -282,8 +282,7 @@ impl TestApp {
     /// query string such as `type=login_failed`. Takes an admin token so
     /// that reading does not itself add a `login_succeeded` event.
     pub async fn events(&self, admin_token: &str, query: &str) -> Vec<Value> {
-        let response =
-            self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(admin_token)).await;
+        let response = self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(admin_token)).await;
         assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
         response.json()["events"].as_array().unwrap().clone()
     }

@@ -133,8 +133,7 @@ async fn a_token_the_server_did_not_sign_is_refused() {
     assert_refused(&app, &sign(Algorithm::HS512, JWT_SECRET, &claims(json!({})))).await;
     assert_refused(&app, &sign(Algorithm::HS384, JWT_SECRET, &claims(json!({})))).await;
     // Signed with another secret.
-    assert_refused(&app, &sign(Algorithm::HS256, "another-secret-that-is-32-bytes-long!!", &claims(json!({}))))
-        .await;
+    assert_refused(&app, &sign(Algorithm::HS256, "another-secret-that-is-32-bytes-long!!", &claims(json!({})))).await;
     // alg "none", with and without a signature part.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
