@@ -46,7 +46,7 @@ pub struct ErrorBody {
     pub details: Option<Vec<FieldProblem>>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 400: a request that cannot be understood (bad JSON, query, sort).
     #[error("{message}")]

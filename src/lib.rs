@@ -9,6 +9,7 @@
 //! - `sessions`: sign-in, refresh-token families, cookie sessions
 //! - `api_keys`: integrators' scoped keys
 //! - `security`: security events (log target and table)
+//! - `limits`: rate limits, in process or in Redis
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
 //! - `cli`: the `shelf` command line
@@ -23,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod library;
+pub mod limits;
 pub mod logging;
 pub mod openapi;
 pub mod ops;

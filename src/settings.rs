@@ -55,7 +55,7 @@ impl DatabaseUrl {
 }
 
 /// One rate-limit quota, `COUNT/PERIOD` in the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     pub count: u32,
     pub period: Duration,
@@ -97,6 +97,11 @@ pub struct Settings {
     pub cookie_secure: bool,
     pub hsts: bool,
     pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key, so instances of one deployment share
+    /// limits and other deployments (or tests) do not.
+    pub redis_prefix: String,
+    /// IPv6 clients are limited by this prefix length.
+    pub ipv6_prefix: u8,
     pub limits: Limits,
     pub log_format: LogFormat,
 }
@@ -208,6 +213,17 @@ impl Settings {
             other => other.map(Secret::new),
         };
 
+        let redis_prefix = get("SHELF_REDIS_PREFIX").unwrap_or("shelf:ratelimit:").to_owned();
+        if redis_prefix.len() > 100 || redis_prefix.contains(char::is_whitespace) {
+            return Err(fail("SHELF_REDIS_PREFIX", "must be up to 100 characters without spaces".into()));
+        }
+        let ipv6_raw = get("SHELF_IPV6_PREFIX").unwrap_or("64");
+        let ipv6_prefix = ipv6_raw
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (32..=128).contains(n))
+            .ok_or_else(|| fail("SHELF_IPV6_PREFIX", format!("{ipv6_raw:?} is not a prefix length from 32 to 128")))?;
+
         let quotas = |variable: &'static str, default: &str| {
             parse_quotas(get(variable).unwrap_or(default)).map_err(|problem| fail(variable, problem))
         };
@@ -244,6 +260,8 @@ impl Settings {
             cookie_secure,
             hsts,
             redis_url,
+            redis_prefix,
+            ipv6_prefix,
             limits,
             log_format,
         })
@@ -367,6 +385,8 @@ mod tests {
             ("SHELF_LIMIT_ANONYMOUS", "50/1w"),
             ("SHELF_LIMIT_LOGIN_FAILURES", "0/15m"),
             ("SHELF_LOG_FORMAT", "xml"),
+            ("SHELF_IPV6_PREFIX", "16"),
+            ("SHELF_REDIS_PREFIX", "has space"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();

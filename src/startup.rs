@@ -15,10 +15,13 @@ use crate::auth::throttle::LoginThrottle;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::{body_limit, envelope, etag, extract};
+use crate::limits::memory::MemoryStore;
+use crate::limits::redis::RedisStore;
+use crate::limits::{RateLimiter, Store};
 use crate::security::SecurityEvents;
 use crate::sessions::SessionCookies;
 use crate::settings::{Secret, Settings};
-use crate::{accounts, api, books, openapi, ops, secrets};
+use crate::{accounts, api, books, limits, openapi, ops, secrets};
 
 /// Everything a handler may need, built once and shared by all workers.
 pub struct AppState {
@@ -32,6 +35,7 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub refresh_token_ttl: std::time::Duration,
     pub session_ttl: std::time::Duration,
+    pub limiter: RateLimiter,
     pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
 }
@@ -51,14 +55,29 @@ impl AppState {
             trusted_proxies: settings.trusted_proxies.clone(),
             refresh_token_ttl: settings.refresh_token_ttl,
             session_ttl: settings.session_ttl,
+            limiter: rate_limiter(settings)?,
             catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),
         })
     }
 }
 
+/// The limits, in Redis when `SHELF_REDIS_URL` is set, else in process.
+fn rate_limiter(settings: &Settings) -> Result<RateLimiter, StartError> {
+    let store = match &settings.redis_url {
+        Some(url) => Store::Redis(Box::new(
+            RedisStore::new(url.expose(), settings.redis_prefix.clone())
+                .map_err(|e| StartError::Redis(e.to_string()))?,
+        )),
+        None => Store::Memory(MemoryStore::default()),
+    };
+    Ok(RateLimiter::new(settings.limits.clone(), settings.ipv6_prefix, store))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("SHELF_REDIS_URL: unusable ({0})")]
+    Redis(String),
     #[error("SHELF_DATABASE_URL: cannot connect to the database ({0})")]
     Connect(String),
     #[error("{0}")]
@@ -148,6 +167,7 @@ pub fn app(
         .default_service(web::to(envelope::no_route))
         .wrap(from_fn(body_limit::body_limit))
         .wrap(from_fn(etag::etag))
+        .wrap(from_fn(limits::middleware::rate_limit))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
         .wrap(security_headers(settings.hsts))

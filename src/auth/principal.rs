@@ -156,18 +156,21 @@ async fn cookie(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
 
 /// The outcome of resolving this request's credential, kept in the
 /// request's extensions so later extractors (and the rate limiter) reuse it.
-#[derive(Debug, Clone, Copy)]
-pub struct Resolved(pub Option<Principal>);
+/// Failures are kept too, so a refused credential is checked (and
+/// recorded) once per request, not once per extractor.
+#[derive(Debug, Clone)]
+pub struct Resolved(pub Result<Option<Principal>, ApiError>);
 
 /// Resolves the request's credential once: `Ok(None)` when none was sent.
 pub async fn principal_of(req: &HttpRequest, state: &AppState) -> Result<Option<Principal>, ApiError> {
-    if let Some(resolved) = req.extensions().get::<Resolved>().copied() {
-        return Ok(resolved.0);
+    if let Some(resolved) = req.extensions().get::<Resolved>().cloned() {
+        return resolved.0;
     }
-    let principal = match presented(req, state.cookies.session_name())? {
-        None => None,
-        Some(presented) => Some(resolve(state, Attempt::from_request(req, presented)).await?),
+    let result = match presented(req, state.cookies.session_name()) {
+        Err(e) => Err(e),
+        Ok(None) => Ok(None),
+        Ok(Some(presented)) => resolve(state, Attempt::from_request(req, presented)).await.map(Some),
     };
-    req.extensions_mut().insert(Resolved(principal));
-    Ok(principal)
+    req.extensions_mut().insert(Resolved(result.clone()));
+    result
 }

@@ -67,6 +67,9 @@ events! {
     BookCreated => "book_created": "An admin or a `books:write` key added a book.",
     BookUpdated => "book_updated": "A book was replaced.",
     BookDeleted => "book_deleted": "A book was deleted.",
+    RateLimited => "rate_limited": "A caller hit a rate limit (at most once per key and window; details: limit, quota, key).",
+    RateLimitStoreUnavailable => "rate_limit_store_unavailable": "Redis stopped answering; limits fall back to each instance (once per outage).",
+    RateLimitStoreRecovered => "rate_limit_store_recovered": "Redis answers again; limits are shared again.",
 }
 
 impl Event {

@@ -127,6 +127,13 @@ pub fn settings_for(url: &str, extra: &[(&str, &str)]) -> Settings {
         ("SHELF_JWT_SECRET", JWT_SECRET),
         ("SHELF_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("SHELF_BIND", "127.0.0.1:0"),
+        // Tests not about rate limits must never meet one; those about
+        // them set their own quotas.
+        ("SHELF_LIMIT_ANONYMOUS", "1000000/1h"),
+        ("SHELF_LIMIT_AUTHENTICATED", "1000000/1h"),
+        ("SHELF_LIMIT_SEARCH_ANONYMOUS", "1000000/1h"),
+        ("SHELF_LIMIT_STATUS_CHANGE", "1000000/1h"),
+        ("SHELF_LIMIT_LOGIN_IP", "1000000/1h"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

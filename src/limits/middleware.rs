@@ -1,0 +1,112 @@
+//! The middleware that applies the limits and writes their headers.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+
+use super::gcra::Standing;
+use super::{Cell, RouteClass, policy_name};
+use crate::auth::principal::principal_of;
+use crate::error::ApiError;
+use crate::security::EventContext;
+use crate::startup::AppState;
+
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Whole seconds, rounded up: a client that waits this long is never early.
+fn ceil_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Checks the request's limits before the handler; refuses with 429, or
+/// adds the headers to the handler's response.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let class = RouteClass::of(req.method(), req.path());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let Some(state) = state.filter(|_| class != RouteClass::Exempt) else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    // A credential that fails counts as anonymous, by client IP; the
+    // handler still answers it with its 401.
+    let principal = principal_of(req.request(), &state).await.ok().flatten();
+    let context = EventContext::of(req.request());
+    let cells = state.limiter.cells(class, principal.as_ref(), context.client_ip);
+    if cells.is_empty() {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    }
+    let outcome = state.limiter.acquire(&cells, &state.events).await;
+
+    if let Some(index) = outcome.refused {
+        let (cell, standing) = (&cells[index], &outcome.standings[index]);
+        state.limiter.report(&state.events, &context, cell, standing, principal.map(|p| p.user_id));
+        let retry_after = standing.retry_after.map_or(1, ceil_seconds).max(1);
+        let error = ApiError::TooManyRequests {
+            message: format!(
+                "Rate limit exceeded: {} ({} requests per {} s); retry in {retry_after} s",
+                policy_name(cell),
+                cell.quota.count,
+                cell.quota.period.as_secs()
+            ),
+            retry_after_seconds: retry_after,
+        };
+        let mut response = error.error_response();
+        write_headers(response.headers_mut(), &cells, &outcome.standings, Some(index));
+        return Ok(req.into_response(response));
+    }
+
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if response.status() == StatusCode::NOT_MODIFIED {
+        state.limiter.refund(&cells, &state.events).await;
+        // The 304 cost nothing: report the standing from before it.
+        let standings: Vec<Standing> = outcome
+            .standings
+            .iter()
+            .map(|s| Standing { remaining: (s.remaining + 1).min(s.quota.count), ..*s })
+            .collect();
+        write_headers(response.headers_mut(), &cells, &standings, None);
+    } else {
+        write_headers(response.headers_mut(), &cells, &outcome.standings, None);
+    }
+    Ok(response)
+}
+
+/// `X-RateLimit-*` for the tightest quota (the refusing one on a 429), and
+/// the IETF `RateLimit-Policy` / `RateLimit` fields for every quota.
+fn write_headers(headers: &mut HeaderMap, cells: &[Cell], standings: &[Standing], refused: Option<usize>) {
+    let tightest = refused.or_else(|| {
+        standings.iter().enumerate().min_by_key(|(_, s)| (s.remaining, std::cmp::Reverse(s.reset))).map(|(i, _)| i)
+    });
+    if let Some(i) = tightest {
+        let s = &standings[i];
+        let reset = s.retry_after.filter(|_| refused.is_some()).unwrap_or(s.reset);
+        headers.insert(LIMIT, HeaderValue::from(s.quota.count));
+        headers.insert(REMAINING, HeaderValue::from(s.remaining));
+        headers.insert(RESET, HeaderValue::from(ceil_seconds(reset)));
+    }
+    let policy = cells
+        .iter()
+        .map(|c| format!("\"{}\";q={};w={}", policy_name(c), c.quota.count, c.quota.period.as_secs()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let current = cells
+        .iter()
+        .zip(standings)
+        .map(|(c, s)| format!("\"{}\";r={};t={}", policy_name(c), s.remaining, ceil_seconds(s.reset)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (name, value) in [(POLICY, policy), (RATELIMIT, current)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}

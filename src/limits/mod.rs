@@ -1,0 +1,184 @@
+//! Rate limits: the contract's table as named limits, keyed by who is
+//! calling, checked before the handler runs, in process or in Redis.
+//!
+//! | limit | applies to | key |
+//! |---|---|---|
+//! | `anonymous` | every route without its own limit, no valid credential | client IP (IPv6 by /64) |
+//! | `authenticated` | every route, valid credential | user id (API key id for keys) |
+//! | `search` | anonymous `/api/v1/search` (replaces `anonymous`) | client IP |
+//! | `status_change` | `/api/v1/change_status` (besides `authenticated`) | user id |
+//! | `login` | `POST /api/token`, `POST /api/session` (replaces `anonymous`) | client IP |
+//!
+//! Every quota of every limit that applies must have room, or the request
+//! is refused and costs nothing anywhere. A 304 is given back afterwards.
+//! `/health` and `/ready` are never limited (load balancers poll them).
+
+pub mod gcra;
+pub mod memory;
+pub mod middleware;
+pub mod redis;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use serde_json::json;
+
+use crate::auth::{Principal, Via};
+use crate::security::{Event, EventContext, SecurityEvents};
+use crate::settings::{Limits, Quota};
+use gcra::Standing;
+
+/// One quota of one limit, for one caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub limit: &'static str,
+    pub quota: Quota,
+    pub key: String,
+}
+
+/// A decision over a request's cells, in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The cell whose quota refused the request, if one did.
+    pub refused: Option<usize>,
+    pub standings: Vec<Standing>,
+}
+
+/// Where the decisions are kept.
+pub enum Store {
+    Memory(memory::MemoryStore),
+    Redis(Box<redis::RedisStore>),
+}
+
+/// The configured limits and their store.
+pub struct RateLimiter {
+    limits: Limits,
+    ipv6_prefix: u8,
+    store: Store,
+    /// When each refused (limit, key) may next be recorded as an event: at
+    /// most one `rate_limited` per key and window.
+    reported: Mutex<HashMap<(&'static str, String), Instant>>,
+}
+
+/// What a request is, as far as the limits care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    Exempt,
+    Login,
+    Search,
+    StatusChange,
+    Other,
+}
+
+impl RouteClass {
+    pub fn of(method: &actix_web::http::Method, path: &str) -> Self {
+        use actix_web::http::Method;
+        match (method, path.trim_end_matches('/')) {
+            (&Method::OPTIONS, _) | (_, "/health" | "/ready") => Self::Exempt,
+            (&Method::POST, "/api/token" | "/api/session") => Self::Login,
+            (_, "/api/v1/search") => Self::Search,
+            (&Method::POST, "/api/v1/change_status") => Self::StatusChange,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl RateLimiter {
+    pub fn new(limits: Limits, ipv6_prefix: u8, store: Store) -> Self {
+        Self { limits, ipv6_prefix, store, reported: Mutex::new(HashMap::new()) }
+    }
+
+    /// The client key of an address: IPv4 as is, IPv6 by its prefix, so
+    /// rotating addresses inside one allocation gains nothing.
+    pub fn client_key(&self, ip: Option<IpAddr>) -> String {
+        match ip {
+            Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+            Some(IpAddr::V6(v6)) => IpNet::new(IpAddr::V6(v6), self.ipv6_prefix)
+                .map(|net| format!("ip:{}", net.trunc()))
+                .unwrap_or_else(|_| format!("ip:{v6}")),
+            None => "ip:unknown".to_owned(),
+        }
+    }
+
+    /// The cells a request must find room in, tightest window first.
+    pub fn cells(&self, class: RouteClass, principal: Option<&Principal>, ip: Option<IpAddr>) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        let mut add = |limit: &'static str, quotas: &[Quota], key: String| {
+            let mut quotas = quotas.to_vec();
+            quotas.sort_by_key(|q| q.period);
+            cells.extend(quotas.into_iter().map(|quota| Cell { limit, quota, key: key.clone() }));
+        };
+        match (class, principal) {
+            (RouteClass::Exempt, _) => {}
+            (RouteClass::Login, _) => add("login", &self.limits.login_ip, self.client_key(ip)),
+            (RouteClass::Search, None) => add("search", &self.limits.search_anonymous, self.client_key(ip)),
+            (_, None) => add("anonymous", &self.limits.anonymous, self.client_key(ip)),
+            (class, Some(principal)) => {
+                let caller = match principal.via {
+                    Via::ApiKey { key_id, .. } => format!("key:{key_id}"),
+                    Via::Bearer { .. } | Via::Cookie { .. } => format!("user:{}", principal.user_id),
+                };
+                add("authenticated", &self.limits.authenticated, caller);
+                if class == RouteClass::StatusChange {
+                    add("status_change", &self.limits.status_change, format!("user:{}", principal.user_id));
+                }
+            }
+        }
+        cells
+    }
+
+    pub async fn acquire(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
+        match &self.store {
+            Store::Memory(store) => store.acquire(cells),
+            Store::Redis(store) => store.acquire(cells, events).await,
+        }
+    }
+
+    pub async fn refund(&self, cells: &[Cell], events: &SecurityEvents) {
+        match &self.store {
+            Store::Memory(store) => store.refund(cells),
+            Store::Redis(store) => store.refund(cells, events).await,
+        }
+    }
+
+    /// Records a refusal unless this key was already reported in the
+    /// window that refused it.
+    pub fn report(&self, events: &SecurityEvents, context: &EventContext, cell: &Cell, standing: &Standing, user_id: Option<i64>) {
+        let now = Instant::now();
+        let id = (cell.limit, cell.key.clone());
+        {
+            let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+            if reported.get(&id).is_some_and(|until| now < *until) {
+                return;
+            }
+            if reported.len() > 100_000 {
+                reported.retain(|_, until| now < *until);
+            }
+            reported.insert(id, now + standing.retry_after.unwrap_or(Duration::ZERO).max(cell.quota.period / cell.quota.count.max(1)));
+        }
+        events.record(
+            context,
+            Event::RateLimited,
+            user_id,
+            json!({"limit": cell.limit, "quota": policy_name(cell), "key": cell.key}),
+        );
+    }
+}
+
+/// `anonymous-1h`: a limit and the period of one of its quotas.
+pub fn policy_name(cell: &Cell) -> String {
+    format!("{}-{}", cell.limit, period_label(cell.quota.period))
+}
+
+fn period_label(period: Duration) -> String {
+    let s = period.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
