@@ -25,6 +25,70 @@ impl Workdir {
         }
         command.output().unwrap()
     }
+
+    /// `sqlite://…/cli.db`, the database `shelf` runs on here.
+    fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("cli.db").display())
+    }
+
+    /// Creates a user with `shelf user create`.
+    fn user(&self, name: &str, admin: bool) {
+        let mut args = vec!["user", "create", name];
+        if admin {
+            args.push("--admin");
+        }
+        let output = self.shelf(&args, &[("SHELF_PASSWORD", "long-enough-password")]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+
+    /// Runs `shelf api-key …`.
+    fn api_key(&self, args: &[&str]) -> Output {
+        let args: Vec<&str> = ["api-key"].into_iter().chain(args.iter().copied()).collect();
+        self.shelf(&args, &[])
+    }
+
+    /// `shelf api-key create` that must succeed; the key it printed.
+    fn new_key(&self, args: &[&str]) -> String {
+        let output = self.api_key(&[&["create"], args].concat());
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        stdout.trim().to_owned()
+    }
+
+    /// `shelf api-key list --user NAME`, one row of tab-separated fields a key.
+    fn keys_of(&self, user: &str) -> (String, Vec<Vec<String>>) {
+        let output = self.api_key(&["list", "--user", user]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let rows = stdout.lines().map(|line| line.split('\t').map(str::to_owned).collect()).collect();
+        (stdout, rows)
+    }
+}
+
+/// Splits `shelf_<16 alphanumerics>_<secret>`, checking its form.
+#[track_caller]
+fn key_parts(key: &str) -> (&str, &str) {
+    let (public_id, secret) = key
+        .strip_prefix("shelf_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap_or_else(|| panic!("not a key: {key:?}"));
+    assert_eq!(public_id.len(), 16, "{key}");
+    assert!(public_id.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
+    assert!(!secret.is_empty() && secret.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
+    (public_id, secret)
+}
+
+/// A failure reported the way the binary promises: a non-zero exit, nothing
+/// on stdout, one line on stderr without a panic; returns that line.
+#[track_caller]
+fn assert_one_line_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "succeeded: {}", text(&output.stdout));
+    assert_eq!(text(&output.stdout), "", "printed on failure");
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -150,4 +214,179 @@ fn the_first_start_creates_admin_with_a_random_password_printed_once() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("SHELF_JWT_SECRET is not set"), "{stderr}");
     assert!(!stderr.contains(password), "the password reached the log");
+}
+
+#[test]
+fn api_key_help_lists_create_list_and_revoke() {
+    let output = Workdir::new().shelf(&["api-key", "--help"], &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let help = text(&output.stdout);
+    for command in ["create", "list", "revoke"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn api_key_create_prints_the_key_once_and_list_shows_only_its_prefix() {
+    let work = Workdir::new();
+    work.user("reader", false);
+    let key = work.new_key(&["--user", "reader", "--name", "sync", "--scope", "books:read,library:read"]);
+    let (public_id, secret) = key_parts(&key);
+
+    let (listing, rows) = work.keys_of("reader");
+    assert_eq!(rows.len(), 1, "{listing}");
+    assert!(listing.contains(&format!("shelf_{public_id}")), "{listing}");
+    assert!(!listing.contains(secret), "the secret is listed: {listing}");
+    assert_eq!(rows[0][1], format!("shelf_{public_id}"), "{listing}");
+    assert_eq!(rows[0][2], "sync", "{listing}");
+    assert_eq!(rows[0][3], "books:read,library:read", "{listing}");
+    assert!(rows[0].iter().any(|f| f == "expires never"), "{listing}");
+    assert!(rows[0].iter().any(|f| f == "last used never"), "{listing}");
+
+    // Repeated --scope works like a comma-separated one.
+    let other =
+        work.new_key(&["--user", "reader", "--name", "tags", "--scope", "library:read", "--scope", "library:write"]);
+    assert_ne!(key_parts(&other).0, public_id);
+    let (listing, rows) = work.keys_of("reader");
+    assert_eq!(rows.len(), 2, "{listing}");
+    assert!(rows.iter().any(|r| r[3] == "library:read,library:write"), "{listing}");
+    assert!(!listing.contains(key_parts(&other).1), "{listing}");
+}
+
+#[test]
+fn api_key_create_takes_an_expiry_in_days_within_the_limits() {
+    let work = Workdir::new();
+    work.user("reader", false);
+    work.new_key(&["--user", "reader", "--name", "month", "--scope", "books:read", "--expires-in-days", "30"]);
+    let (listing, rows) = work.keys_of("reader");
+    let field = |prefix: &str| {
+        let value = rows[0].iter().find_map(|f| f.strip_prefix(prefix)).unwrap_or_else(|| panic!("{listing}"));
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{value}: {e}"))
+            .unix_timestamp()
+    };
+    assert_eq!(field("expires ") - field("created "), 30 * 86_400, "{listing}");
+
+    for days in ["0", "3651"] {
+        let output = work.api_key(&[
+            "create",
+            "--user",
+            "reader",
+            "--name",
+            "bad",
+            "--scope",
+            "books:read",
+            "--expires-in-days",
+            days,
+        ]);
+        let message = assert_one_line_failure(&output);
+        assert!(message.contains("expires_in_days"), "{message}");
+    }
+    assert_eq!(work.keys_of("reader").1.len(), 1, "a refused request created a key");
+}
+
+#[test]
+fn api_key_create_refuses_books_write_to_a_non_admin() {
+    let work = Workdir::new();
+    work.user("reader", false);
+    let output = work.api_key(&["create", "--user", "reader", "--name", "editor", "--scope", "books:read,books:write"]);
+    let message = assert_one_line_failure(&output);
+    assert!(message.contains("books:write"), "{message}");
+    assert!(work.keys_of("reader").1.is_empty(), "a refused request created a key");
+
+    work.user("boss", true);
+    let key = work.new_key(&["--user", "boss", "--name", "editor", "--scope", "books:write"]);
+    key_parts(&key);
+    assert_eq!(work.keys_of("boss").1[0][3], "books:write");
+}
+
+#[test]
+fn api_key_commands_refuse_an_unknown_user_or_scope() {
+    let work = Workdir::new();
+    work.user("reader", false);
+    let message =
+        assert_one_line_failure(&work.api_key(&["create", "--user", "ghost", "--name", "n", "--scope", "books:read"]));
+    assert!(message.contains("ghost"), "{message}");
+    let message = assert_one_line_failure(&work.api_key(&["list", "--user", "ghost"]));
+    assert!(message.contains("ghost"), "{message}");
+    let message = assert_one_line_failure(&work.api_key(&["revoke", "--user", "ghost", "1"]));
+    assert!(message.contains("ghost"), "{message}");
+
+    let message =
+        assert_one_line_failure(&work.api_key(&["create", "--user", "reader", "--name", "n", "--scope", "admin:all"]));
+    assert!(message.contains("admin:all"), "{message}");
+    let output = work.api_key(&["create", "--user", "reader", "--name", "n"]);
+    assert!(!output.status.success(), "a key without scopes was created");
+    assert!(work.keys_of("reader").1.is_empty());
+}
+
+#[test]
+fn api_key_revoke_removes_the_key_from_the_list() {
+    let work = Workdir::new();
+    work.user("reader", false);
+    work.user("other", false);
+    let doomed = work.new_key(&["--user", "reader", "--name", "doomed", "--scope", "books:read"]);
+    let kept = work.new_key(&["--user", "reader", "--name", "kept", "--scope", "books:read"]);
+    let (_, rows) = work.keys_of("reader");
+    let id_of = |key: &str| {
+        let prefix = format!("shelf_{}", key_parts(key).0);
+        rows.iter().find(|r| r[1] == prefix).map(|r| r[0].clone()).unwrap()
+    };
+    let (doomed_id, kept_id) = (id_of(&doomed), id_of(&kept));
+
+    // Someone else cannot revoke it.
+    let message = assert_one_line_failure(&work.api_key(&["revoke", "--user", "other", &doomed_id]));
+    assert!(message.contains(&doomed_id), "{message}");
+    assert_eq!(work.keys_of("reader").1.len(), 2);
+
+    let revoked = work.api_key(&["revoke", "--user", "reader", &doomed_id]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    assert!(text(&revoked.stdout).contains(&format!("revoked API key {doomed_id}")));
+    let (listing, rows) = work.keys_of("reader");
+    assert_eq!(rows.len(), 1, "{listing}");
+    assert_eq!(rows[0][0], kept_id);
+    assert!(!listing.contains(key_parts(&doomed).0), "{listing}");
+
+    assert_one_line_failure(&work.api_key(&["revoke", "--user", "reader", &doomed_id]));
+    assert_one_line_failure(&work.api_key(&["revoke", "--user", "reader", "999"]));
+}
+
+#[actix_web::test]
+async fn a_key_from_the_command_line_works_against_the_server_until_revoked() {
+    use actix_web::test::{self, TestRequest};
+
+    let work = Workdir::new();
+    work.user("reader", false);
+    let key = work.new_key(&["--user", "reader", "--name", "sync", "--scope", "books:read"]);
+
+    let vars: std::collections::HashMap<String, String> = [
+        ("SHELF_DATABASE_URL".to_owned(), work.database_url()),
+        ("SHELF_JWT_SECRET".to_owned(), "cli-test-secret-that-is-at-least-32-bytes".to_owned()),
+        ("SHELF_ADMIN_PASSWORD".to_owned(), "admin-password-123".to_owned()),
+    ]
+    .into();
+    let settings = shelf::settings::Settings::from_vars(&vars).unwrap();
+    let pool = shelf::startup::prepare_database(&settings).unwrap();
+    let secret = shelf::startup::signing_secret(&pool, &settings).unwrap();
+    let state = actix_web::web::Data::new(shelf::startup::AppState::new(&settings, pool, &secret).unwrap());
+    let service = test::init_service(shelf::startup::app(state, &settings)).await;
+    let get = |path: &str, key: &str| {
+        test::call_service(&service, TestRequest::get().uri(path).insert_header(("X-API-Key", key)).to_request())
+    };
+
+    let me = get("/api/v1/me", &key).await;
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = test::read_body_json(me).await;
+    assert_eq!(me["username"], "reader");
+    assert_eq!(get("/api/v1/books", &key).await.status(), 200);
+    // The scopes given on the command line hold.
+    assert_eq!(get("/api/v1/tags", &key).await.status(), 403);
+
+    let (_, rows) = work.keys_of("reader");
+    let revoked = work.api_key(&["revoke", "--user", "reader", &rows[0][0]]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let refused = get("/api/v1/me", &key).await;
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = test::read_body_json(refused).await;
+    assert_eq!(body["error"]["code"], "invalid_api_key");
 }
