@@ -10,6 +10,7 @@ mod books;
 mod concurrency;
 mod database;
 mod errors;
+mod events;
 mod import;
 mod library;
 mod ops;
