@@ -11,6 +11,7 @@ mod books;
 mod concurrency;
 mod database;
 mod errors;
+mod events;
 mod import;
 mod library;
 mod login;
