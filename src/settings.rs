@@ -218,11 +218,10 @@ impl Settings {
             return Err(fail("SHELF_REDIS_PREFIX", "must be up to 100 characters without spaces".into()));
         }
         let ipv6_raw = get("SHELF_IPV6_PREFIX").unwrap_or("64");
-        let ipv6_prefix = ipv6_raw
-            .parse::<u8>()
-            .ok()
-            .filter(|n| (32..=128).contains(n))
-            .ok_or_else(|| fail("SHELF_IPV6_PREFIX", format!("{ipv6_raw:?} is not a prefix length from 32 to 128")))?;
+        let ipv6_prefix =
+            ipv6_raw.parse::<u8>().ok().filter(|n| (32..=128).contains(n)).ok_or_else(|| {
+                fail("SHELF_IPV6_PREFIX", format!("{ipv6_raw:?} is not a prefix length from 32 to 128"))
+            })?;
 
         let quotas = |variable: &'static str, default: &str| {
             parse_quotas(get(variable).unwrap_or(default)).map_err(|problem| fail(variable, problem))

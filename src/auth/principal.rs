@@ -53,6 +53,10 @@ pub enum Presented {
 /// because which one should win is exactly what an attacker would like to
 /// choose.
 pub fn presented(req: &HttpRequest, session_cookie: &str) -> Result<Option<Presented>, ApiError> {
+    let repeated = |name| req.headers().get_all(name).nth(1).is_some();
+    if repeated(AUTHORIZATION) || repeated(API_KEY_HEADER) {
+        return Err(multiple_credentials());
+    }
     let mut found = Vec::with_capacity(1);
     if let Some(header) = req.headers().get(AUTHORIZATION) {
         let token = header
@@ -71,12 +75,16 @@ pub fn presented(req: &HttpRequest, session_cookie: &str) -> Result<Option<Prese
         found.push(Presented::Cookie(cookie.value().to_owned()));
     }
     if found.len() > 1 {
-        return Err(ApiError::bad_request(
-            "multiple_credentials",
-            "Send exactly one credential: a bearer token, an API key or a session cookie",
-        ));
+        return Err(multiple_credentials());
     }
     Ok(found.pop())
+}
+
+fn multiple_credentials() -> ApiError {
+    ApiError::bad_request(
+        "multiple_credentials",
+        "Send exactly one credential: a bearer token, an API key or a session cookie",
+    )
 }
 
 /// What resolution needs from the request, owned so it can cross an await.

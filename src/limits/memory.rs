@@ -58,8 +58,7 @@ struct Bucket {
 impl Bucket {
     fn new(quota: Quota) -> Option<Self> {
         let params = Params::of(quota);
-        let governor_quota =
-            GovernorQuota::with_period(params.t)?.allow_burst(NonZeroU32::new(quota.count)?);
+        let governor_quota = GovernorQuota::with_period(params.t)?.allow_burst(NonZeroU32::new(quota.count)?);
         let tats = Tats::default();
         let start = Instant::now();
         let limiter = RateLimiter::new(governor_quota, tats.clone(), MonotonicClock);

@@ -146,7 +146,14 @@ impl RateLimiter {
 
     /// Records a refusal unless this key was already reported in the
     /// window that refused it.
-    pub fn report(&self, events: &SecurityEvents, context: &EventContext, cell: &Cell, standing: &Standing, user_id: Option<i64>) {
+    pub fn report(
+        &self,
+        events: &SecurityEvents,
+        context: &EventContext,
+        cell: &Cell,
+        standing: &Standing,
+        user_id: Option<i64>,
+    ) {
         let now = Instant::now();
         let id = (cell.limit, cell.key.clone());
         {
@@ -157,7 +164,10 @@ impl RateLimiter {
             if reported.len() > 100_000 {
                 reported.retain(|_, until| now < *until);
             }
-            reported.insert(id, now + standing.retry_after.unwrap_or(Duration::ZERO).max(cell.quota.period / cell.quota.count.max(1)));
+            reported.insert(
+                id,
+                now + standing.retry_after.unwrap_or(Duration::ZERO).max(cell.quota.period / cell.quota.count.max(1)),
+            );
         }
         events.record(
             context,

@@ -11,17 +11,13 @@ use super::Event;
 use super::store::{self, EventFilter, EventRow};
 use crate::auth::{Caller, rules};
 use crate::db;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorEnvelope, FieldProblem};
 use crate::http::Caching;
 use crate::http::extract::ValidQuery;
 use crate::startup::AppState;
 use crate::time::rfc3339;
 
 pub const DEFAULT_LIMIT: u32 = 50;
-
-fn validate_type(raw: &str) -> Result<(), ValidationError> {
-    Event::parse(raw).map(|_| ()).ok_or_else(|| ValidationError::new("type").with_message("unknown event type".into()))
-}
 
 fn validate_since(raw: &str) -> Result<(), ValidationError> {
     OffsetDateTime::parse(raw, &Rfc3339).map(|_| ()).map_err(|_| {
@@ -33,9 +29,9 @@ fn validate_since(raw: &str) -> Result<(), ValidationError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
-    /// One event type, e.g. `login_failed`.
+    /// One event type, e.g. `login_failed` (checked in the handler, so that
+    /// a problem is reported under the parameter's name, `type`).
     #[serde(rename = "type")]
-    #[validate(custom(function = "validate_type"))]
     #[param(rename = "type")]
     pub event_type: Option<String>,
     #[validate(range(min = 1, message = "must be a positive id"))]
@@ -108,9 +104,15 @@ pub async fn list_events(
     _admin: Caller<rules::Admin>,
     ValidQuery(query): ValidQuery<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let event = match query.event_type.as_deref() {
+        None => None,
+        Some(raw) => Some(Event::parse(raw).ok_or_else(|| {
+            ApiError::Validation(vec![FieldProblem { field: "type".into(), message: "unknown event type".into() }])
+        })?),
+    };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let filter = EventFilter {
-        event: query.event_type.as_deref().and_then(Event::parse),
+        event,
         user_id: query.user_id,
         since: query.since.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).map(|t| t.unix_timestamp()),
         before: query.before,

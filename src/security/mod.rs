@@ -52,7 +52,7 @@ events! {
     LoginLocked => "login_locked": "Failures for one username or client reached the limit; attempts get 429 until it frees up.",
     TokenRefreshed => "token_refreshed": "A refresh token was spent for a new token pair.",
     RefreshTokenReused => "refresh_token_reused": "A spent refresh token was presented again; its whole family was revoked.",
-    SessionRevoked => "session_revoked": "A token session or cookie session was ended (revoke, sign-out, password change).",
+    SessionRevoked => "session_revoked": "A token session or cookie session was ended (`/api/token/revoke`, sign-out).",
     PasswordChanged => "password_changed": "A user changed their password; every earlier token and session died.",
     PasswordChangeFailed => "password_change_failed": "A password change with a wrong current password.",
     ApiKeyCreated => "api_key_created": "An API key was created (details: key id, public id, scopes).",
