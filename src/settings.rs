@@ -102,6 +102,9 @@ pub struct Settings {
     pub redis_prefix: String,
     /// IPv6 clients are limited by this prefix length.
     pub ipv6_prefix: u8,
+    /// Off only where a gateway in front limits instead (and to measure
+    /// what the limiter costs).
+    pub rate_limits_enabled: bool,
     pub limits: Limits,
     pub log_format: LogFormat,
 }
@@ -223,6 +226,9 @@ impl Settings {
                 fail("SHELF_IPV6_PREFIX", format!("{ipv6_raw:?} is not a prefix length from 32 to 128"))
             })?;
 
+        let rate_limits_enabled = parse_bool(get("SHELF_RATE_LIMITS").unwrap_or("true"))
+            .ok_or_else(|| fail("SHELF_RATE_LIMITS", "must be true or false".into()))?;
+
         let quotas = |variable: &'static str, default: &str| {
             parse_quotas(get(variable).unwrap_or(default)).map_err(|problem| fail(variable, problem))
         };
@@ -261,6 +267,7 @@ impl Settings {
             redis_url,
             redis_prefix,
             ipv6_prefix,
+            rate_limits_enabled,
             limits,
             log_format,
         })
@@ -385,6 +392,7 @@ mod tests {
             ("SHELF_LIMIT_LOGIN_FAILURES", "0/15m"),
             ("SHELF_LOG_FORMAT", "xml"),
             ("SHELF_IPV6_PREFIX", "16"),
+            ("SHELF_RATE_LIMITS", "maybe"),
             ("SHELF_REDIS_PREFIX", "has space"),
         ];
         for (variable, value) in cases {

@@ -71,7 +71,7 @@ fn rate_limiter(settings: &Settings) -> Result<RateLimiter, StartError> {
         )),
         None => Store::Memory(MemoryStore::default()),
     };
-    Ok(RateLimiter::new(settings.limits.clone(), settings.ipv6_prefix, store))
+    Ok(RateLimiter::new(settings.rate_limits_enabled, settings.limits.clone(), settings.ipv6_prefix, store))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -33,7 +33,7 @@ pub async fn rate_limit(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let class = RouteClass::of(req.method(), req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let Some(state) = state.filter(|_| class != RouteClass::Exempt) else {
+    let Some(state) = state.filter(|s| class != RouteClass::Exempt && s.limiter.enabled()) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
     // A credential that fails counts as anonymous, by client IP; the

@@ -55,6 +55,7 @@ pub enum Store {
 
 /// The configured limits and their store.
 pub struct RateLimiter {
+    enabled: bool,
     limits: Limits,
     ipv6_prefix: u8,
     store: Store,
@@ -87,8 +88,12 @@ impl RouteClass {
 }
 
 impl RateLimiter {
-    pub fn new(limits: Limits, ipv6_prefix: u8, store: Store) -> Self {
-        Self { limits, ipv6_prefix, store, reported: Mutex::new(HashMap::new()) }
+    pub fn new(enabled: bool, limits: Limits, ipv6_prefix: u8, store: Store) -> Self {
+        Self { enabled, limits, ipv6_prefix, store, reported: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The client key of an address: IPv4 as is, IPv6 by its prefix, so
