@@ -11,7 +11,6 @@ use utoipa_actix_web::AppExt;
 use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
-use crate::auth::throttle::LoginThrottle;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::{body_limit, envelope, etag, extract};
@@ -29,7 +28,6 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     pub auth_cache: AuthCache,
-    pub login_throttle: LoginThrottle,
     pub events: SecurityEvents,
     pub cookies: SessionCookies,
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -50,7 +48,6 @@ impl AppState {
             jwt,
             passwords: Passwords::default(),
             auth_cache: AuthCache::default(),
-            login_throttle: LoginThrottle::new(&settings.limits.login_failures, &settings.limits.login_client_failures),
             cookies: SessionCookies { secure: settings.cookie_secure },
             trusted_proxies: settings.trusted_proxies.clone(),
             refresh_token_ttl: settings.refresh_token_ttl,

@@ -1,95 +1,21 @@
 //! Brute-force defence for password logins: failures are counted per
-//! username and per client; once a key has its quota of failures inside the
-//! period, further attempts are refused with 429 before any password is
-//! checked (so argon2 does not run and the answer does not depend on the
-//! password).
+//! username and per client, as GCRA quotas in the rate-limit store (so
+//! several instances sharing Redis share the counts). Once a quota has no
+//! room, further attempts are refused with 429 before any password is
+//! checked, so argon2 does not run and the answer does not depend on the
+//! password. "5 per 15 minutes" is a burst of 5 failures, then one more
+//! attempt every 3 minutes.
 //!
 //! Usernames are counted whether or not they exist, so the lockout itself
 //! says nothing about existence. A success clears the username's count,
 //! not the client's: otherwise an attacker with one valid account could
 //! reset their own client count between guesses at other accounts.
-//!
-//! The counts live in this process; with several instances each keeps its
-//! own (shared counting arrives with the shared rate-limit store).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use crate::settings::Quota;
-
-/// Keys past this are swept of stale entries on insert.
-const SWEEP_AT: usize = 100_000;
-
-/// Failures of one kind of key (usernames, or clients).
-pub struct FailureCounter {
-    quotas: Vec<Quota>,
-    /// The longest quota period: older failures never matter.
-    horizon: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl FailureCounter {
-    pub fn new(quotas: &[Quota]) -> Self {
-        let horizon = quotas.iter().map(|q| q.period).max().unwrap_or_default();
-        Self { quotas: quotas.to_vec(), horizon, failures: Mutex::new(HashMap::new()) }
-    }
-
-    /// `Err(wait)` when `key` has used up a quota; `wait` is when the oldest
-    /// failure counted against it leaves the window.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let Ok(failures) = self.failures.lock() else { return Ok(()) };
-        let Some(times) = failures.get(key) else { return Ok(()) };
-        let now = Instant::now();
-        let mut wait = Duration::ZERO;
-        for quota in &self.quotas {
-            let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < quota.period).collect();
-            if recent.len() >= quota.count as usize {
-                // The failure that must expire for one more attempt.
-                let freeing = recent[recent.len() - quota.count as usize];
-                wait = wait.max(quota.period.saturating_sub(now.duration_since(*freeing)));
-            }
-        }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
-    }
-
-    /// Counts a failure; returns true when this failure used up a quota
-    /// (the moment a lockout starts).
-    pub fn fail(&self, key: &str) -> bool {
-        let Ok(mut failures) = self.failures.lock() else { return false };
-        let now = Instant::now();
-        if failures.len() >= SWEEP_AT {
-            let horizon = self.horizon;
-            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < horizon));
-        }
-        let times = failures.entry(key.to_owned()).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= self.horizon) {
-            times.pop_front();
-        }
-        times.push_back(now);
-        self.quotas
-            .iter()
-            .any(|q| times.iter().filter(|t| now.duration_since(**t) < q.period).count() == q.count as usize)
-    }
-
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(key);
-        }
-    }
-}
-
-/// Both counters of the login routes.
-pub struct LoginThrottle {
-    pub usernames: FailureCounter,
-    pub clients: FailureCounter,
-}
-
-impl LoginThrottle {
-    pub fn new(per_username: &[Quota], per_client: &[Quota]) -> Self {
-        Self { usernames: FailureCounter::new(per_username), clients: FailureCounter::new(per_client) }
-    }
-}
+use crate::limits::{Cell, RateLimiter};
+use crate::security::SecurityEvents;
 
 /// Usernames are compared as the login compares them, ignoring case and
 /// surrounding space, so `Admin ` and `admin` share one count.
@@ -97,35 +23,60 @@ pub fn username_key(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The failure counts one sign-in attempt is checked against.
+pub struct Attempt<'a> {
+    limiter: &'a RateLimiter,
+    events: &'a SecurityEvents,
+    username: Vec<Cell>,
+    client: Vec<Cell>,
+}
 
-    fn counter(count: u32, seconds: u64) -> FailureCounter {
-        FailureCounter::new(&[Quota { count, period: Duration::from_secs(seconds) }])
+/// Which count a failure used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locked {
+    Username,
+    Client,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn new(limiter: &'a RateLimiter, events: &'a SecurityEvents, username: &str, ip: Option<IpAddr>) -> Self {
+        let (username, client) = limiter.login_failure_cells(&username_key(username), ip);
+        Self { limiter, events, username, client }
     }
 
-    #[test]
-    fn the_fifth_failure_locks_and_clearing_unlocks() {
-        let c = counter(5, 900);
-        for n in 1..=5 {
-            assert!(c.check("alice").is_ok(), "attempt {n} is allowed");
-            assert_eq!(c.fail("alice"), n == 5, "only the fifth failure starts the lockout");
+    fn all(&self) -> Vec<Cell> {
+        self.username.iter().chain(&self.client).cloned().collect()
+    }
+
+    /// `Err(wait)` while either count has no room.
+    pub async fn check(&self) -> Result<(), Duration> {
+        let outcome = self.limiter.peek(&self.all(), self.events).await;
+        match outcome.refused {
+            None => Ok(()),
+            Some(_) => {
+                let wait = outcome.standings.iter().filter_map(|s| s.retry_after).max().unwrap_or(Duration::ZERO);
+                Err(wait.max(Duration::from_secs(1)))
+            }
         }
-        let wait = c.check("alice").unwrap_err();
-        assert!(wait > Duration::from_secs(890) && wait <= Duration::from_secs(900), "{wait:?}");
-        assert!(c.check("bob").is_ok(), "other keys are not affected");
-        c.clear("alice");
-        assert!(c.check("alice").is_ok());
     }
 
-    #[test]
-    fn failures_older_than_the_period_do_not_count() {
-        let c = counter(2, 1);
-        c.fail("k");
-        c.fail("k");
-        assert!(c.check("k").is_err());
-        std::thread::sleep(Duration::from_millis(1100));
-        assert!(c.check("k").is_ok());
+    /// Counts a failure against both; says which count it used up, if any
+    /// (the moment a lockout starts).
+    pub async fn failed(&self) -> Option<Locked> {
+        let outcome = self.limiter.acquire(&self.all(), self.events).await;
+        let used_up = |range: std::ops::Range<usize>| outcome.standings[range].iter().any(|s| s.remaining == 0);
+        let split = self.username.len();
+        if used_up(0..split) {
+            Some(Locked::Username)
+        } else if used_up(split..outcome.standings.len()) {
+            Some(Locked::Client)
+        } else {
+            None
+        }
+    }
+
+    /// A success: the username's count starts over.
+    pub async fn succeeded(&self) {
+        self.limiter.clear(&self.username, self.events).await;
     }
 }

@@ -132,6 +132,29 @@ impl MemoryStore {
         Outcome { refused, standings }
     }
 
+    /// The cells' standing without taking anything; `refused` names the
+    /// first cell with no room.
+    pub fn peek(&self, cells: &[Cell]) -> Outcome {
+        let now = Instant::now();
+        let standings: Vec<gcra::Standing> = cells
+            .iter()
+            .map(|cell| {
+                let ahead = self.bucket(cell).map_or(Duration::ZERO, |b| b.ahead(&cell.key, now));
+                gcra::standing(cell.quota, ahead)
+            })
+            .collect();
+        Outcome { refused: standings.iter().position(|s| s.remaining == 0), standings }
+    }
+
+    /// Forgets the cells' state: their quotas are whole again.
+    pub fn clear(&self, cells: &[Cell]) {
+        for cell in cells {
+            if let Some(bucket) = self.bucket(cell) {
+                bucket.tats.lock().remove(&cell.key);
+            }
+        }
+    }
+
     /// Gives back one request to every cell (a 304 costs nothing).
     pub fn refund(&self, cells: &[Cell]) {
         for cell in cells {
@@ -148,5 +171,41 @@ impl MemoryStore {
         for bucket in buckets {
             bucket.sweep(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(limit: &'static str, count: u32, seconds: u64) -> Cell {
+        Cell { limit, quota: Quota { count, period: Duration::from_secs(seconds) }, key: "ip:192.0.2.1".into() }
+    }
+
+    #[test]
+    fn a_refusal_by_one_quota_costs_nothing_in_the_others() {
+        let store = MemoryStore::default();
+        let cells = [cell("short", 1, 60), cell("long", 10, 3600)];
+        assert_eq!(store.acquire(&cells).refused, None);
+        let refused = store.acquire(&cells);
+        assert_eq!(refused.refused, Some(0));
+        assert_eq!(refused.standings[1].remaining, 9, "the long quota gave its cell back");
+        assert_eq!(store.peek(&cells).standings[1].remaining, 9);
+    }
+
+    #[test]
+    fn peek_takes_nothing_and_clear_and_refund_give_back() {
+        let store = MemoryStore::default();
+        let cells = [cell("login", 2, 60)];
+        assert_eq!(store.peek(&cells).standings[0].remaining, 2);
+        store.acquire(&cells);
+        store.acquire(&cells);
+        let full = store.peek(&cells);
+        assert_eq!((full.refused, full.standings[0].remaining), (Some(0), 0));
+        assert_eq!(full.standings[0].retry_after.map(|d| d.as_secs()), Some(29), "one refill is 30 s");
+        store.refund(&cells);
+        assert_eq!(store.peek(&cells).standings[0].remaining, 1);
+        store.clear(&cells);
+        assert_eq!(store.peek(&cells).standings[0].remaining, 2);
     }
 }

@@ -142,6 +142,34 @@ impl RateLimiter {
         }
     }
 
+    /// The cells' standing, taking nothing.
+    pub async fn peek(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
+        match &self.store {
+            Store::Memory(store) => store.peek(cells),
+            Store::Redis(store) => store.peek(cells, events).await,
+        }
+    }
+
+    /// Makes the cells' quotas whole again.
+    pub async fn clear(&self, cells: &[Cell], events: &SecurityEvents) {
+        match &self.store {
+            Store::Memory(store) => store.clear(cells),
+            Store::Redis(store) => store.clear(cells, events).await,
+        }
+    }
+
+    /// The sign-in failure counts of a username and of a client (the same
+    /// store as the rate limits, so they are shared through Redis too).
+    pub fn login_failure_cells(&self, username: &str, ip: Option<IpAddr>) -> (Vec<Cell>, Vec<Cell>) {
+        let cells = |limit: &'static str, quotas: &[Quota], key: String| {
+            quotas.iter().map(|quota| Cell { limit, quota: *quota, key: key.clone() }).collect::<Vec<_>>()
+        };
+        (
+            cells("login_failures", &self.limits.login_failures, format!("username:{username}")),
+            cells("login_client_failures", &self.limits.login_client_failures, self.client_key(ip)),
+        )
+    }
+
     pub async fn refund(&self, cells: &[Cell], events: &SecurityEvents) {
         match &self.store {
             Store::Memory(store) => store.refund(cells),

@@ -44,6 +44,18 @@ for i = 1, #KEYS do result[i + 1] = tats[i] - now end
 return result
 ";
 
+/// Each key's TAT minus now, in µs, taking nothing.
+const PEEK: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local result = {}
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key)) or now
+  result[i] = math.max(tat - now, 0)
+end
+return result
+";
+
 /// Gives back one request per key. ARGV: `t` in µs per key.
 const REFUND: &str = r"
 for i, key in ipairs(KEYS) do
@@ -70,6 +82,7 @@ pub struct RedisStore {
     prefix: String,
     connection: Mutex<Connection>,
     acquire: Script,
+    peek: Script,
     refund: Script,
     fallback: MemoryStore,
 }
@@ -81,6 +94,7 @@ impl RedisStore {
             prefix,
             connection: Mutex::new(Connection { manager: None, down: None }),
             acquire: Script::new(ACQUIRE),
+            peek: Script::new(PEEK),
             refund: Script::new(REFUND),
             fallback: MemoryStore::default(),
         })
@@ -172,6 +186,43 @@ impl RedisStore {
             .map(|(cell, us)| gcra::standing(cell.quota, Duration::from_micros((*us).max(0) as u64)))
             .collect();
         Ok(Outcome { refused: usize::try_from(*refused).ok().and_then(|i| i.checked_sub(1)), standings })
+    }
+
+    pub async fn peek(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
+        match self.try_peek(cells).await {
+            Ok(outcome) => {
+                self.answered(events);
+                outcome
+            }
+            Err(error) => {
+                self.went_down(events, &error);
+                self.fallback.peek(cells)
+            }
+        }
+    }
+
+    async fn try_peek(&self, cells: &[Cell]) -> Result<Outcome, String> {
+        let mut manager = self.manager().await.ok_or("no connection")?;
+        let mut invocation = self.peek.prepare_invoke();
+        for cell in cells {
+            invocation.key(self.key(cell));
+        }
+        let ahead: Vec<i64> = invocation.invoke_async(&mut manager).await.map_err(|e| e.to_string())?;
+        let standings: Vec<gcra::Standing> = cells
+            .iter()
+            .zip(&ahead)
+            .map(|(cell, us)| gcra::standing(cell.quota, Duration::from_micros((*us).max(0) as u64)))
+            .collect();
+        Ok(Outcome { refused: standings.iter().position(|s| s.remaining == 0), standings })
+    }
+
+    pub async fn clear(&self, cells: &[Cell], events: &SecurityEvents) {
+        self.fallback.clear(cells);
+        let Some(mut manager) = self.manager().await else { return };
+        let keys: Vec<String> = cells.iter().map(|c| self.key(c)).collect();
+        if let Err(error) = redis::cmd("DEL").arg(keys).query_async::<i64>(&mut manager).await {
+            self.went_down(events, &error.to_string());
+        }
     }
 
     pub async fn refund(&self, cells: &[Cell], events: &SecurityEvents) {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::accounts::{self, Credentials, UserRow};
-use crate::auth::throttle::username_key;
+use crate::auth::throttle::{Attempt, Locked, username_key};
 use crate::db;
 use crate::error::ApiError;
 use crate::security::{Event, EventContext};
@@ -37,13 +37,11 @@ pub async fn check_password(
     purpose: Purpose,
 ) -> Result<UserRow, ApiError> {
     let username = username_key(&credentials.username);
-    let client = context.client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let throttle = &state.login_throttle;
-    let locked = [throttle.usernames.check(&username), throttle.clients.check(&client)];
-    if let Some(wait) = locked.iter().filter_map(|r| r.err()).max() {
+    let throttle = Attempt::new(&state.limiter, &state.events, &username, context.client_ip);
+    if let Err(wait) = throttle.check().await {
         return Err(ApiError::TooManyRequests {
             message: "Too many failed sign-in attempts; try again later".into(),
-            retry_after_seconds: wait.as_secs().max(1),
+            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
         });
     }
 
@@ -53,7 +51,7 @@ pub async fn check_password(
     let valid = state.passwords.verify(credentials.password, stored).await?;
     match row {
         Some(row) if valid => {
-            throttle.usernames.clear(&username);
+            throttle.succeeded().await;
             state.events.record(context, Event::LoginSucceeded, Some(row.id), json!({"via": purpose.as_str()}));
             Ok(row)
         }
@@ -66,12 +64,10 @@ pub async fn check_password(
                 "username": row.as_ref().map(|r| r.username.as_str()),
             });
             state.events.record(context, Event::LoginFailed, user_id, details);
-            let username_locked = throttle.usernames.fail(&username);
-            let client_locked = throttle.clients.fail(&client);
-            if username_locked || client_locked {
+            if let Some(locked) = throttle.failed().await {
                 let details = json!({
                     "username": row.as_ref().map(|r| r.username.as_str()),
-                    "by": if username_locked { "username" } else { "client" },
+                    "by": if locked == Locked::Username { "username" } else { "client" },
                 });
                 state.events.record(context, Event::LoginLocked, user_id, details);
             }
