@@ -41,7 +41,12 @@ impl StateStore for Tats {
     {
         let mut tats = self.lock();
         let (value, next) = f(tats.get(key).copied())?;
-        tats.insert(key.clone(), next);
+        match tats.get_mut(key) {
+            Some(tat) => *tat = next,
+            None => {
+                tats.insert(key.clone(), next);
+            }
+        }
         Ok(value)
     }
 }
@@ -85,14 +90,14 @@ impl Bucket {
 
 #[derive(Default)]
 pub struct MemoryStore {
-    buckets: Mutex<HashMap<(String, Quota), Arc<Bucket>>>,
+    buckets: Mutex<HashMap<(&'static str, Quota), Arc<Bucket>>>,
     decisions: AtomicU64,
 }
 
 impl MemoryStore {
     fn bucket(&self, cell: &Cell) -> Option<Arc<Bucket>> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = (cell.limit.to_owned(), cell.quota);
+        let id = (cell.limit, cell.quota);
         if let Some(bucket) = buckets.get(&id) {
             return Some(bucket.clone());
         }
