@@ -14,7 +14,15 @@ use crate::api;
         title = "shelf",
         description = "A security-hardened REST API for book catalogs and personal reading lists.\n\n\
             Every error has the body `ErrorEnvelope`; its `code` is stable. Text fields of books \
-            are HTML-safe (tags removed, `&`, `<`, `>` entity-encoded).",
+            are HTML-safe (tags removed, `&`, `<`, `>` entity-encoded).\n\n\
+            Authenticate with exactly one of: `Authorization: Bearer <access token>`, \
+            `X-API-Key: shelf_…`, or the session cookie from `POST /api/session` (whose writes \
+            also need `X-CSRF-Token`); two at once are a 400 `multiple_credentials`.\n\n\
+            Rate limits: every route except `/health` and `/ready` may answer 429 \
+            `too_many_requests` with `Retry-After`. Limited responses carry `X-RateLimit-Limit`, \
+            `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds) for the tightest quota and \
+            `RateLimit-Policy` / `RateLimit` for every quota that applies (GCRA: 50 per hour \
+            is a burst of 50 refilled at one request per 72 s).",
         license(name = "GPL-3.0-or-later", identifier = "GPL-3.0-or-later")
     ),
     modifiers(&SecuritySchemes),
