@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod import;
 mod library;
+mod limits_redis;
 mod login;
 mod ops;
 mod search;
