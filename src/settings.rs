@@ -315,6 +315,11 @@ pub fn parse_quotas(raw: &str) -> Result<Vec<Quota>, String> {
             let period = parse_duration(period)
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| format!("{item:?}: the period must be like 30s, 15m, 1h or 1d"))?;
+            // One request per millisecond at most: both stores then count
+            // in whole microseconds without rounding anything away.
+            if period < Duration::from_millis(u64::from(count)) {
+                return Err(format!("{item:?}: at most 1000 requests per second"));
+            }
             Ok(Quota { count, period })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -390,6 +395,7 @@ mod tests {
             ("SHELF_REDIS_URL", "http://x"),
             ("SHELF_LIMIT_ANONYMOUS", "50/1w"),
             ("SHELF_LIMIT_LOGIN_FAILURES", "0/15m"),
+            ("SHELF_LIMIT_AUTHENTICATED", "5000/1s"),
             ("SHELF_LOG_FORMAT", "xml"),
             ("SHELF_IPV6_PREFIX", "16"),
             ("SHELF_RATE_LIMITS", "maybe"),

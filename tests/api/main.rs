@@ -15,6 +15,7 @@ mod events;
 mod import;
 mod library;
 mod limits;
+mod limits_redis;
 mod login;
 mod ops;
 mod search;
