@@ -141,16 +141,24 @@ fn check(req: &HttpRequest, state: &AppState, access: Access, principal: Princip
     }
 }
 
+/// The request's caller, if any, checked against `access`.
+async fn checked(req: HttpRequest, access: Access) -> Result<Option<Principal>, ApiError> {
+    let state = state(&req)?;
+    match principal_of(&req, &state).await? {
+        Some(principal) => Ok(Some(check(&req, &state, access, principal)?)),
+        None => Ok(None),
+    }
+}
+
 impl<R: Rule + 'static> FromRequest for Caller<R> {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
+        let caller = checked(req.clone(), R::ACCESS);
         Box::pin(async move {
-            let state = state(&req)?;
-            let principal = principal_of(&req, &state).await?.ok_or_else(ApiError::authentication_required)?;
-            Ok(Self(check(&req, &state, R::ACCESS, principal)?, PhantomData))
+            let principal = caller.await?.ok_or_else(ApiError::authentication_required)?;
+            Ok(Self(principal, PhantomData))
         })
     }
 }
@@ -160,14 +168,7 @@ impl<R: Rule + 'static> FromRequest for MaybeCaller<R> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state(&req)?;
-            let principal = match principal_of(&req, &state).await? {
-                Some(principal) => Some(check(&req, &state, R::ACCESS, principal)?),
-                None => None,
-            };
-            Ok(Self(principal, PhantomData))
-        })
+        let caller = checked(req.clone(), R::ACCESS);
+        Box::pin(async move { Ok(Self(caller.await?, PhantomData)) })
     }
 }

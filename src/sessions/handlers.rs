@@ -71,6 +71,20 @@ fn token_pair(state: &AppState, subject: Subject<'_>, refresh_token: String) -> 
     }))
 }
 
+/// A checked password sign-in; the user's current credentials are cached
+/// at once, so the first request with the new credential needs no lookup.
+async fn sign_in(
+    state: &AppState,
+    context: &EventContext,
+    credentials: Credentials,
+    purpose: Purpose,
+) -> Result<(i64, Role, i64), ApiError> {
+    let user = login::check_password(state, context, credentials, purpose).await?;
+    let role = Role::parse(&user.role).unwrap_or(Role::User);
+    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
+    Ok((user.id, role, user.token_version))
+}
+
 /// Exchange a username and password for an access token and a refresh token.
 ///
 /// Unknown usernames and wrong passwords get the same 401 in about the same
@@ -93,11 +107,8 @@ pub async fn issue_token(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = login::check_password(&state, &context, body, Purpose::Token).await?;
-    let role = Role::parse(&user.role).unwrap_or(Role::User);
-    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
+    let (user_id, role, version) = sign_in(&state, &context, body, Purpose::Token).await?;
     let ttl = state.refresh_token_ttl;
-    let (user_id, version) = (user.id, user.token_version);
     let (session_id, refresh_token) = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let session_id = super::create(conn, user_id, Kind::Token, version, ttl, None)?;
@@ -218,13 +229,10 @@ pub async fn create_session(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = login::check_password(&state, &context, body, Purpose::Session).await?;
-    let role = Role::parse(&user.role).unwrap_or(Role::User);
-    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
+    let (user_id, _, version) = sign_in(&state, &context, body, Purpose::Session).await?;
     let secret = secrets::new_credential();
     let hash = secrets::sha256_hex(&secret);
     let ttl = state.session_ttl;
-    let (user_id, version) = (user.id, user.token_version);
     db::run(&state.pool, move |conn| Ok(super::create(conn, user_id, Kind::Cookie, version, ttl, Some(&hash))?))
         .await?;
     let csrf_token = csrf::token_for(&secret);

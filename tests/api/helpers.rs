@@ -142,6 +142,21 @@ pub fn settings_for(url: &str, extra: &[(&str, &str)]) -> Settings {
     Settings::from_vars(&vars).unwrap()
 }
 
+/// The in-process app for `state`, as a function from request to response.
+async fn caller(state: &web::Data<AppState>, settings: &Settings) -> Call {
+    let service = Rc::new(test::init_service(startup::app(state.clone(), settings)).await);
+    Rc::new(move |req| {
+        let service = service.clone();
+        Box::pin(async move {
+            let response = test::call_service(&*service, req).await;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = test::read_body(response).await;
+            TestResponse { status, headers, body }
+        })
+    })
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
@@ -155,17 +170,7 @@ impl TestApp {
         let secret = startup::signing_secret(&pool, &settings).unwrap();
         startup::bootstrap_admin(&pool, &settings).unwrap();
         let state = web::Data::new(AppState::new(&settings, pool.clone(), &secret).unwrap());
-        let service = Rc::new(test::init_service(startup::app(state.clone(), &settings)).await);
-        let call: Call = Rc::new(move |req| {
-            let service = service.clone();
-            Box::pin(async move {
-                let response = test::call_service(&*service, req).await;
-                let status = response.status();
-                let headers = response.headers().clone();
-                let body = test::read_body(response).await;
-                TestResponse { status, headers, body }
-            })
-        });
+        let call = caller(&state, &settings).await;
         Self { state, settings, pool, database_url: url, call, db }
     }
 
@@ -248,17 +253,7 @@ impl TestApp {
         let settings = settings_for(&self.database_url, extra);
         let secret = startup::signing_secret(&self.pool, &settings).unwrap();
         let state = web::Data::new(AppState::new(&settings, self.pool.clone(), &secret).unwrap());
-        let service = Rc::new(test::init_service(startup::app(state.clone(), &settings)).await);
-        let call: Call = Rc::new(move |req| {
-            let service = service.clone();
-            Box::pin(async move {
-                let response = test::call_service(&*service, req).await;
-                let status = response.status();
-                let headers = response.headers().clone();
-                let body = test::read_body(response).await;
-                TestResponse { status, headers, body }
-            })
-        });
+        let call = caller(&state, &settings).await;
         (state, call)
     }
 
@@ -292,6 +287,35 @@ impl TestApp {
         let response = self.get(&format!("/api/v1/admin/security-events?limit=500&{query}"), Some(admin_token)).await;
         assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
         response.json()["events"].as_array().unwrap().clone()
+    }
+}
+
+/// One HTTP/1.1 answer read off a real socket.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The status and headers of a response head (the bytes before the
+    /// blank line); `None` if the status line is not HTTP.
+    pub fn parse_head(head: &[u8]) -> Option<(u16, Vec<(String, String)>)> {
+        let head = String::from_utf8_lossy(head);
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers =
+            lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+        Some((status, headers))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 

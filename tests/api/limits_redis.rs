@@ -15,9 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::helpers::{ADMIN_PASSWORD, JWT_SECRET, TestApp, TestResponse, captured_log};
+use crate::helpers::{ADMIN_PASSWORD, JWT_SECRET, RawResponse, TestApp, TestResponse, captured_log};
 
 const REDIS_PORT: u16 = 6379;
 
@@ -157,24 +155,6 @@ fn private_redis(port: u16, dir: &Path) -> KillOnDrop {
     server
 }
 
-/// One HTTP/1.1 answer, read whole.
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl RawResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
 /// `GET path` on 127.0.0.1:`port` over a fresh connection, anonymously.
 fn http_get(port: u16, path: &str) -> std::io::Result<RawResponse> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
@@ -186,15 +166,9 @@ fn http_get(port: u16, path: &str) -> std::io::Result<RawResponse> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no complete response head"))?;
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    let (status, headers) = RawResponse::parse_head(&raw[..end]).ok_or_else(|| {
+        std::io::Error::other(format!("bad status line in {:?}", String::from_utf8_lossy(&raw[..end])))
+    })?;
     let response = RawResponse { status, headers, body: raw[end + 4..].to_vec() };
     assert_ne!(response.header("transfer-encoding"), Some("chunked"), "unexpected chunked answer");
     Ok(response)
