@@ -37,8 +37,13 @@ pub async fn rate_limit(
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
     // A credential that fails counts as anonymous, by client IP; the
-    // handler still answers it with its 401.
-    let principal = principal_of(req.request(), &state).await.ok().flatten();
+    // handler still answers it with its 401. Sign-in routes are keyed by
+    // client IP whoever calls, and do not use a credential the browser may
+    // send along (a session cookie), so it is not even looked at.
+    let principal = match class {
+        RouteClass::Login => None,
+        _ => principal_of(req.request(), &state).await.ok().flatten(),
+    };
     let context = EventContext::of(req.request());
     let cells = state.limiter.cells(class, principal.as_ref(), context.client_ip);
     if cells.is_empty() {

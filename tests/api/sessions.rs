@@ -391,3 +391,18 @@ async fn two_credentials_in_one_request_are_refused() {
     let search = with_session(TestRequest::get().uri("/api/v1/search?q=x"), &cookie, None).insert_header(bearer);
     app.send(search).await.assert_error(400, "multiple_credentials");
 }
+
+#[actix_web::test]
+async fn signing_in_again_with_a_session_cookie_present_is_not_a_csrf_failure() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (cookie, _) = app.cookie_session("admin", ADMIN_PASSWORD).await;
+    // The browser sends its (old) cookie along with a fresh sign-in.
+    let again = with_session(
+        TestRequest::post().uri("/api/session").set_json(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        &cookie,
+        None,
+    );
+    assert_eq!(app.send(again).await.status, 200);
+    assert!(app.events(&admin, "type=csrf_rejected").await.is_empty());
+}
