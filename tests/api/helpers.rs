@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use actix_http::Request;
 use actix_web::http::StatusCode;
@@ -317,6 +318,39 @@ impl RawResponse {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
+}
+
+/// A header that must be there, as text.
+#[track_caller]
+pub fn header(response: &TestResponse, name: &str) -> String {
+    response.header(name).unwrap_or_else(|| panic!("no {name} header")).to_owned()
+}
+
+/// When a request was sent and when its answer came back: the server
+/// decided somewhere in between.
+#[derive(Clone, Copy)]
+pub struct Span(Instant, Instant);
+
+pub async fn timed<F: std::future::Future<Output = TestResponse>>(request: F) -> (TestResponse, Span) {
+    let sent = Instant::now();
+    let response = request.await;
+    (response, Span(sent, Instant::now()))
+}
+
+/// Asserts `Retry-After` is GCRA's wait, exactly: a quota whose next
+/// request conforms `full` after the decision at `anchor` answers a refusal
+/// decided during `refused` with `full - (refused - anchor)`, rounded up.
+/// The bounds come from the spans, so a slow machine cannot fail it.
+#[track_caller]
+pub fn assert_wait(response: &TestResponse, full: Duration, anchor: Span, refused: Span) {
+    let ceil = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let shortest = full.saturating_sub(refused.1.duration_since(anchor.0));
+    let longest = full.saturating_sub(refused.0.duration_since(anchor.1));
+    let got: u64 = header(response, "retry-after").parse().unwrap();
+    assert!(
+        (ceil(shortest).max(1)..=ceil(longest).max(1)).contains(&got),
+        "Retry-After {got}, expected {shortest:?}..{longest:?}"
+    );
 }
 
 /// The session cookie's name with `SHELF_COOKIE_SECURE` on (the default).

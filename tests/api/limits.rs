@@ -10,7 +10,7 @@ use actix_web::test::TestRequest;
 use serde_json::json;
 use shelf::auth::Role;
 
-use crate::helpers::{TestApp, TestResponse, USER_PASSWORD, token_of};
+use crate::helpers::{TestApp, TestResponse, USER_PASSWORD, assert_wait, header, timed, token_of};
 
 fn peer(ip: &str) -> SocketAddr {
     SocketAddr::new(ip.parse().unwrap(), 40000)
@@ -24,14 +24,10 @@ async fn get_from(app: &TestApp, path: &str, ip: &str, token: Option<&str>) -> T
     app.send(request).await
 }
 
-fn header(response: &TestResponse, name: &str) -> String {
-    response.header(name).unwrap_or_else(|| panic!("no {name} header")).to_owned()
-}
-
 #[actix_web::test]
 async fn a_burst_of_anonymous_requests_is_refused_at_the_51st() {
     let app = TestApp::spawn_with(&[("SHELF_LIMIT_ANONYMOUS", "50/1h,200/1d")]).await;
-    let first = get_from(&app, "/api/v1/openapi.json", "198.51.100.1", None).await;
+    let (first, first_span) = timed(get_from(&app, "/api/v1/openapi.json", "198.51.100.1", None)).await;
     assert_eq!(first.status, 200);
     assert_eq!(header(&first, "x-ratelimit-limit"), "50");
     assert_eq!(header(&first, "x-ratelimit-remaining"), "49");
@@ -43,13 +39,13 @@ async fn a_burst_of_anonymous_requests_is_refused_at_the_51st() {
         let response = get_from(&app, "/api/v1/openapi.json", "198.51.100.1", None).await;
         assert_eq!(response.status, 200, "request {n}");
     }
-    let refused = get_from(&app, "/api/v1/openapi.json", "198.51.100.1", None).await;
+    let (refused, refused_span) = timed(get_from(&app, "/api/v1/openapi.json", "198.51.100.1", None)).await;
     let error = refused.assert_error(429, "too_many_requests");
     assert!(error["message"].as_str().unwrap().contains("anonymous-1h"), "{error}");
-    // After 50 at once, the next conforms one refill (3600 s / 50) later.
-    assert_eq!(header(&refused, "retry-after"), "72");
+    // After 50 at once, the next conforms one refill (3600 s / 50) after the first.
+    assert_wait(&refused, Duration::from_secs(72), first_span, refused_span);
     assert_eq!(header(&refused, "x-ratelimit-remaining"), "0");
-    assert_eq!(header(&refused, "x-ratelimit-reset"), "72");
+    assert_eq!(header(&refused, "x-ratelimit-reset"), header(&refused, "retry-after"));
     // The refusal cost nothing: the daily quota still has 150.
     assert!(header(&refused, "ratelimit").contains(r#""anonymous-1d";r=150"#), "{}", header(&refused, "ratelimit"));
     // Another client is not affected.
@@ -62,7 +58,7 @@ async fn the_longer_quota_refuses_a_sustained_rate_the_shorter_one_allows() {
     // burst of 3: a steady request a second passes the first, not the second.
     let app = TestApp::spawn_with(&[("SHELF_LIMIT_ANONYMOUS", "2/2s,3/12s")]).await;
     let call = || get_from(&app, "/api/v1/openapi.json", "198.51.100.3", None);
-    let first = call().await;
+    let (first, first_span) = timed(call()).await;
     assert_eq!(header(&first, "ratelimit"), r#""anonymous-2s";r=1;t=1, "anonymous-12s";r=2;t=4"#);
     assert_eq!(call().await.status, 200);
     // The short quota is spent for now, and that refusal costs nothing.
@@ -78,12 +74,12 @@ async fn the_longer_quota_refuses_a_sustained_rate_the_shorter_one_allows() {
     assert!(header(&third, "ratelimit").contains(r#""anonymous-12s";r=0"#), "{}", header(&third, "ratelimit"));
 
     std::thread::sleep(Duration::from_millis(1200));
-    let refused = call().await;
+    let (refused, refused_span) = timed(call()).await;
     let error = refused.assert_error(429, "too_many_requests");
     assert!(error["message"].as_str().unwrap().contains("anonymous-12s"), "{error}");
     // The long quota's TAT is 12 s after the first request; it conforms
-    // again at TAT - 8 s, i.e. 4 s after the first request, ~1.6 s from now.
-    assert_eq!(header(&refused, "retry-after"), "2");
+    // again at TAT - 8 s, i.e. 4 s after the first request (~1.6 s from now).
+    assert_wait(&refused, Duration::from_secs(4), first_span, refused_span);
 }
 
 #[actix_web::test]
@@ -110,14 +106,17 @@ async fn change_status_refuses_the_31st_call_in_a_minute_and_other_routes_still_
     let change = |status: &'static str| {
         app.post("/api/v1/change_status", Some(&token), json!({"book_id": book, "status": status}))
     };
-    for n in 1..=30 {
+    let (first, first_span) = timed(change("want_to_read")).await;
+    assert_eq!(first.status, 200);
+    for n in 2..=30 {
         let response = change(if n % 2 == 0 { "read" } else { "reading" }).await;
         assert_eq!(response.status, 200, "call {n}");
     }
-    let refused = change("abandoned").await;
+    let (refused, refused_span) = timed(change("abandoned")).await;
     let error = refused.assert_error(429, "too_many_requests");
     assert!(error["message"].as_str().unwrap().contains("status_change-1m"), "{error}");
-    assert_eq!(header(&refused, "retry-after"), "2", "one refill: 60 s / 30");
+    // One refill (60 s / 30) after the first call.
+    assert_wait(&refused, Duration::from_secs(2), first_span, refused_span);
     // Both of the user's limits are announced.
     assert_eq!(
         header(&refused, "ratelimit-policy"),
@@ -265,13 +264,15 @@ async fn sign_in_routes_have_their_own_per_client_limit() {
                 .set_json(json!({"username": "reader", "password": USER_PASSWORD})),
         )
     };
-    token_of(&login("/api/token").await);
+    let (first, first_span) = timed(login("/api/token")).await;
+    token_of(&first);
     assert_eq!(login("/api/session").await.status, 200);
     token_of(&login("/api/token").await);
-    let refused = login("/api/token").await;
+    let (refused, refused_span) = timed(login("/api/token")).await;
     let error = refused.assert_error(429, "too_many_requests");
     assert!(error["message"].as_str().unwrap().contains("login-1m"), "{error}");
-    assert_eq!(header(&refused, "retry-after"), "20");
+    // One refill (60 s / 3) after the first sign-in.
+    assert_wait(&refused, Duration::from_secs(20), first_span, refused_span);
 }
 
 #[actix_web::test]
