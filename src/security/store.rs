@@ -15,6 +15,7 @@ use crate::on_backend;
 /// Rows per insert statement and per prune statement.
 const BATCH: usize = 500;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const STORE_ATTEMPTS: u32 = 3;
 
 enum Command {
     Record(Box<NewEvent>),
