@@ -91,13 +91,24 @@ fn write_loop(pool: &DbPool, receiver: &Receiver<Command>, retention: Duration) 
     }
 }
 
+/// Tries a few times (a busy SQLite or a database restart should not lose
+/// rows), then gives up on the batch: its log lines were written already.
 fn store(pool: &DbPool, batch: &[NewEvent]) {
-    let result =
-        pool.get().map_err(|e| e.to_string()).and_then(|mut conn| insert(&mut conn, batch).map_err(|e| e.to_string()));
-    if let Err(e) = result {
-        // The log lines were written already; only the rows are lost.
-        log::error!("could not store {} security event(s): {e}", batch.len());
+    let mut last_error = String::new();
+    for attempt in 0..STORE_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+        }
+        let result = pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| insert(&mut conn, batch).map_err(|e| e.to_string()));
+        match result {
+            Ok(_) => return,
+            Err(e) => last_error = e,
+        }
     }
+    log::error!("could not store {} security event(s): {last_error}", batch.len());
 }
 
 pub fn insert(conn: &mut DbConnection, events: &[NewEvent]) -> QueryResult<usize> {
