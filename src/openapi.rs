@@ -3,6 +3,7 @@
 
 use actix_web::App;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -71,7 +72,50 @@ impl Modify for SecuritySchemes {
 pub fn v1() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api::mount(App::new().into_utoipa_app().openapi(V1Info::openapi())).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    add_common_responses(&mut doc);
     doc
+}
+
+/// Answers that layers outside the handlers give on many routes, added
+/// where a handler's annotation does not already name the status: every
+/// limited route can answer 429; every route that reads a credential can
+/// answer 401, and 400 for two credentials at once; every route with a body
+/// can answer 400, 413 and 415.
+fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    let envelope = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let limited = !matches!(path.as_str(), "/health" | "/ready");
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let reads_credentials = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = operation.request_body.is_some();
+            let mut add = |status: &str, description: &str| {
+                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| envelope(description));
+            };
+            if reads_credentials {
+                add("400", "Two credentials in one request (`multiple_credentials`)");
+                add("401", "Missing or invalid credentials");
+            }
+            if has_body {
+                add("400", "Malformed or invalid body");
+                add("413", "Body over 1 MiB (`payload_too_large`)");
+                add("415", "Not JSON (`unsupported_media_type`)");
+            }
+            if limited {
+                add("429", "Rate limited (`too_many_requests`); see `Retry-After` and the `RateLimit` headers");
+            }
+        }
+    }
 }
 
 /// The v1 document as the pretty JSON that is served and committed.

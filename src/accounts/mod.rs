@@ -129,7 +129,10 @@ impl From<UserRow> for User {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    #[validate(length(min = 1, max = 64, message = "length must be 1 to 64"))]
+    #[validate(
+        length(min = 1, max = 64, message = "length must be 1 to 64"),
+        custom(function = "crate::http::extract::single_line_text")
+    )]
     #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024, message = "length must be 1 to 1024"))]

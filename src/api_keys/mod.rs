@@ -63,7 +63,10 @@ fn validate_scopes(scopes: &[Scope]) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What the key is for, 1–100 characters.
-    #[validate(length(min = 1, max = 100, message = "length must be 1 to 100"))]
+    #[validate(
+        length(min = 1, max = 100, message = "length must be 1 to 100"),
+        custom(function = "crate::http::extract::single_line_text")
+    )]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `books:write` is only for admins.

@@ -26,7 +26,10 @@ use crate::startup::AppState;
 pub struct CatalogQuery {
     /// Case-insensitive literal substring of the title or author (`%` and
     /// `_` are not wildcards); at most 200 characters.
-    #[validate(length(max = 200, message = "length must be at most 200"))]
+    #[validate(
+        length(max = 200, message = "length must be at most 200"),
+        custom(function = "crate::http::extract::single_line_text")
+    )]
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// 1–100,000; default 1.

@@ -62,7 +62,10 @@ pub struct BookInput {
     #[schema(minimum = -3000, maximum = 2100)]
     pub published_year: Option<i32>,
     /// Free text, at most 10,000 characters.
-    #[validate(length(max = 10_000, message = "length must be at most 10000"))]
+    #[validate(
+        length(max = 10_000, message = "length must be at most 10000"),
+        custom(function = "crate::http::extract::multi_line_text")
+    )]
     #[schema(max_length = 10000)]
     pub specifications_flat: Option<String>,
 }
@@ -71,7 +74,7 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
         return Err(ValidationError::new("blank").with_message("must not be blank".into()));
     }
-    Ok(())
+    crate::http::extract::single_line_text(value)
 }
 
 /// Columns to write for one version of a book: the raw values as given and

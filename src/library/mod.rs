@@ -113,7 +113,7 @@ pub struct LibraryQuery {
     #[param(value_type = Option<ReadingStatus>)]
     pub status: Option<String>,
     /// Only books with this tag.
-    #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"))]
+    #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
     #[param(min_length = 1, max_length = 32)]
     pub tag: Option<String>,
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]

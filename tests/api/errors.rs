@@ -146,3 +146,40 @@ async fn an_unreachable_database_is_503_and_health_stays_up() {
         assert_eq!(call("/health").await.status(), 200);
     }
 }
+
+#[actix_web::test]
+async fn nul_and_control_characters_are_400_wherever_text_reaches_the_database() {
+    // Found by fuzzing the OpenAPI document: a NUL in `q` broke SQLite's
+    // full-text query (500), and PostgreSQL refuses NUL in any text.
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let book = app.book("Dune", "Frank Herbert").await;
+    for path in ["/api/v1/search?q=a%00bcd", "/api/v1/search?q=%00", "/api/v1/books?q=du%01ne"] {
+        let error = app.get(path, Some(&admin)).await.assert_error(400, "validation_failed");
+        assert_eq!(error["details"][0]["field"], "q", "{path}");
+    }
+    let library = app.get("/api/v1/library?tag=a%00b", Some(&admin)).await;
+    library.assert_error(400, "validation_failed");
+
+    let cases = [
+        ("/api/v1/books", json!({"title": "Du\u{0}ne", "author": "Frank Herbert"}), "title"),
+        ("/api/v1/books", json!({"title": "Dune", "author": "Frank\u{1b}[31m Herbert"}), "author"),
+        (
+            "/api/v1/books",
+            json!({"title": "Dune", "author": "F", "specifications_flat": "a\u{0}b"}),
+            "specifications_flat",
+        ),
+        ("/api/v1/add_tag", json!({"tag": "a\u{0}b", "book_id": book}), "tag"),
+        ("/api/v1/api-keys", json!({"name": "n\u{0}", "scopes": ["books:read"]}), "name"),
+        ("/api/token", json!({"username": "ad\u{0}min", "password": "x"}), "username"),
+    ];
+    for (path, body, field) in cases {
+        let token = (path != "/api/token").then_some(admin.as_str());
+        let error = app.post(path, token, body).await.assert_error(400, "validation_failed");
+        assert_eq!(error["details"][0]["field"], field, "{path}");
+    }
+    // Line breaks stay allowed in the long text field, and nothing else was written.
+    let fine = json!({"title": "Dune", "author": "Frank Herbert", "specifications_flat": "Pages: 412\nCover: paper"});
+    assert_eq!(app.post("/api/v1/books", Some(&admin), fine).await.status, 201);
+    assert_eq!(app.get("/api/v1/books", Some(&admin)).await.json()["total"], 2);
+}
