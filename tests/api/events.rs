@@ -769,12 +769,13 @@ async fn every_event_has_one_security_log_line_that_a_username_cannot_split() {
     let marker = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let username = format!("ghost-{marker}\nsecurity: type=login_succeeded user_id=1");
     assert!(username.len() <= 64);
+    // Refused as input (control characters), so it never reaches an event.
     let forged = app.send(login(&username, "whatever-password")).await;
-    forged.assert_error(401, "invalid_credentials");
+    forged.assert_error(400, "validation_failed");
 
     // One line per stored event, saying exactly what is stored.
     let events = app.events(&admin, "").await;
-    assert_eq!(events.len(), 5, "{events:#?}");
+    assert_eq!(events.len(), 4, "{events:#?}");
     let dash = |v: &Value| match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -799,13 +800,11 @@ async fn every_event_has_one_security_log_line_that_a_username_cannot_split() {
         assert_eq!(details, event["details"], "{}", lines[0]);
     }
     let peer_lines = events.iter().filter(|e| e["client_ip"] == PEER_IP).count();
-    assert_eq!(peer_lines, 4, "every request but the admin's own login came from the peer");
+    assert_eq!(peer_lines, 3, "every request but the admin's own login came from the peer");
 
-    // The forged attempt: one line, found by its request id, on one line.
+    // The forged attempt left no security line at all, and no line split.
     let rid = request_id(&forged);
-    let lines = security_lines(&rid);
-    assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(lines[0].starts_with(&format!("security: type=login_failed user_id=- ip={PEER_IP} request_id={rid} ")));
+    assert!(security_lines(&rid).is_empty());
     let log = captured_log();
     for line in log.iter().filter(|l| l.contains(&rid) || l.contains(&marker)) {
         assert!(!line.contains('\n') && !line.contains('\r'), "a client value split a log line: {line:?}");
