@@ -133,7 +133,7 @@ pub struct Credentials {
         length(min = 1, max = 64, message = "length must be 1 to 64"),
         custom(function = "crate::http::extract::single_line_text")
     )]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub username: String,
     #[validate(length(min = 1, max = 1024, message = "length must be 1 to 1024"))]
     #[schema(min_length = 1, max_length = 1024, format = Password)]

@@ -67,10 +67,11 @@ pub struct NewApiKey {
         length(min = 1, max = 100, message = "length must be 1 to 100"),
         custom(function = "crate::http::extract::single_line_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: String,
-    /// `books:write` is only for admins.
+    /// At least one; `books:write` is only for admins.
     #[validate(custom(function = "validate_scopes"))]
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Optional, 1–3650; without it the key does not expire.
     #[validate(range(min = 1, max = 3650, message = "must be 1 to 3650"))]

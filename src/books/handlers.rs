@@ -30,7 +30,7 @@ pub struct CatalogQuery {
         length(max = 200, message = "length must be at most 200"),
         custom(function = "crate::http::extract::single_line_text")
     )]
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub q: Option<String>,
     /// 1–100,000; default 1.
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]

@@ -44,11 +44,11 @@ pub struct Book {
 pub struct BookInput {
     /// 1–300 characters, not blank.
     #[validate(length(min = 1, max = 300, message = "length must be 1 to 300"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(min_length = 1, max_length = 300, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub title: String,
     /// 1–200 characters, not blank.
     #[validate(length(min = 1, max = 200, message = "length must be 1 to 200"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub author: String,
     /// 0–5.
     #[validate(range(min = 0.0, max = 5.0, message = "must be 0 to 5"))]

@@ -56,7 +56,7 @@ fn validate_tag(raw: &str) -> Result<(), ValidationError> {
 pub struct TagRequest {
     /// 1–32 characters, no leading or trailing spaces.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[schema(min_length = 1, max_length = 32)]
+    #[schema(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub tag: String,
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
@@ -114,7 +114,7 @@ pub struct LibraryQuery {
     pub status: Option<String>,
     /// Only books with this tag.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[param(min_length = 1, max_length = 32)]
+    #[param(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub tag: Option<String>,
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
     #[param(minimum = 1, maximum = 100_000)]

@@ -35,12 +35,15 @@ pub struct EventQuery {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     #[validate(range(min = 1, message = "must be a positive id"))]
+    #[param(minimum = 1)]
     pub user_id: Option<i64>,
     /// Only events at or after this RFC 3339 time.
     #[validate(custom(function = "validate_since"))]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only events with a smaller id: pass the previous page's `next_before`.
     #[validate(range(min = 1, message = "must be a positive id"))]
+    #[param(minimum = 1)]
     pub before: Option<i64>,
     /// 1–500; default 50.
     #[validate(range(min = 1, max = 500, message = "must be 1 to 500"))]
