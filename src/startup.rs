@@ -2,9 +2,11 @@
 
 use std::net::TcpListener;
 
+use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Compress, Condition, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
@@ -165,10 +167,49 @@ pub fn app(
         .wrap(from_fn(body_limit::body_limit))
         .wrap(from_fn(etag::etag))
         .wrap(from_fn(limits::middleware::rate_limit))
+        .wrap(Condition::new(!settings.cors_origins.is_empty(), cors(&settings.cors_origins)))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
         .wrap(security_headers(settings.hsts))
         .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
+}
+
+/// Cross-origin access for the configured origins only (never `*`, which
+/// settings refuse). Credentials are allowed, so a page of the same site on
+/// another origin can use a cookie session; its writes still need the CSRF
+/// token, which only an allowed origin can read. A request from any other
+/// origin is served without CORS headers, so the browser keeps the answer
+/// from the page; a preflight from one is refused. Preflights are answered
+/// here, before the rate limiter, so they are never limited.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .block_on_origin_mismatch(false)
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-csrf-token"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            "x-request-id",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "ratelimit",
+            "ratelimit-policy",
+            "retry-after",
+            "etag",
+            "link",
+            "deprecation",
+            "sunset",
+        ])
+        .supports_credentials()
+        .max_age(3600)
 }
 
 /// The headers every response carries (lower-case names).

@@ -9,6 +9,7 @@ mod accounts;
 mod api_keys;
 mod books;
 mod concurrency;
+mod cors;
 mod database;
 mod errors;
 mod events;
