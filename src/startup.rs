@@ -1,6 +1,7 @@
 //! Building the application: database, state, middleware order, server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
@@ -11,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
 use crate::auth::cache::AuthCache;
+use crate::auth::invalidation::Publisher;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
@@ -29,7 +31,7 @@ pub struct AppState {
     pub pool: DbPool,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
-    pub auth_cache: AuthCache,
+    pub auth_cache: Arc<AuthCache>,
     pub events: SecurityEvents,
     pub cookies: SessionCookies,
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -49,7 +51,7 @@ impl AppState {
             pool,
             jwt,
             passwords: Passwords::default(),
-            auth_cache: AuthCache::default(),
+            auth_cache: auth_cache(settings)?,
             cookies: SessionCookies { secure: settings.cookie_secure },
             trusted_proxies: settings.trusted_proxies.clone(),
             refresh_token_ttl: settings.refresh_token_ttl,
@@ -59,6 +61,16 @@ impl AppState {
             openapi_v1: web::Bytes::from(openapi::v1_json()),
         })
     }
+}
+
+/// With Redis, credential changes reach the other instances at once.
+fn auth_cache(settings: &Settings) -> Result<Arc<AuthCache>, StartError> {
+    let Some(url) = &settings.redis_url else { return Ok(Arc::new(AuthCache::default())) };
+    let client = redis::Client::open(url.expose()).map_err(|e| StartError::Redis(e.to_string()))?;
+    let publisher = Publisher::new(client, format!("{}credential-changes", settings.redis_prefix));
+    let cache = Arc::new(AuthCache::with_publisher(publisher.clone()));
+    publisher.listen(Arc::downgrade(&cache));
+    Ok(cache)
 }
 
 /// The limits, in Redis when `SHELF_REDIS_URL` is set, else in process.

@@ -32,11 +32,9 @@ fn private_json(status: StatusCode, body: impl Serialize) -> HttpResponse {
     response.json(body)
 }
 
-/// Ends everything the user signed in with, here at once and on other
-/// instances within the cache bound.
+/// Ends everything the user signed in with, here and on other instances.
 fn forget_credentials(state: &AppState, user_id: i64, now: Option<CurrentUser>) {
-    state.auth_cache.remember_user(user_id, now);
-    state.auth_cache.forget_sessions(|s| s.user_id == user_id);
+    state.auth_cache.user_changed(user_id, now);
 }
 
 /// The signed-in user.

@@ -101,9 +101,51 @@ pub struct AuthCache {
     sessions: TtlCache<i64, Option<SessionState>>,
     /// Cookie sessions by the SHA-256 of the cookie.
     cookies: TtlCache<String, Option<SessionState>>,
+    /// Tells other instances about changes; `None` without Redis.
+    publisher: Option<super::invalidation::Publisher>,
 }
 
 impl AuthCache {
+    pub fn with_publisher(publisher: super::invalidation::Publisher) -> Self {
+        Self { publisher: Some(publisher), ..Self::default() }
+    }
+
+    /// A user's password, role or existence changed: every instance drops
+    /// what it knows of the user and their sessions. `now` is what this
+    /// instance knows already (`None`: the user is gone).
+    pub fn user_changed(&self, user_id: i64, now: Option<CurrentUser>) {
+        self.users.put(user_id, now);
+        self.forget_sessions(|s| s.user_id == user_id);
+        self.publish(super::invalidation::Change::User(user_id));
+    }
+
+    /// Sessions were revoked: every instance drops them.
+    pub fn sessions_ended(&self, session_ids: &[i64]) {
+        if session_ids.is_empty() {
+            return;
+        }
+        self.forget_sessions(|s| session_ids.contains(&s.id));
+        self.publish(super::invalidation::Change::Sessions(session_ids.to_vec()));
+    }
+
+    fn publish(&self, change: super::invalidation::Change) {
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(change);
+        }
+    }
+
+    /// A change another instance made: drop the entries, so the next use
+    /// reads the database.
+    pub fn apply(&self, change: &super::invalidation::Change) {
+        match change {
+            super::invalidation::Change::User(user_id) => {
+                self.users.forget_where(|id, _| id == user_id);
+                self.forget_sessions(|s| s.user_id == *user_id);
+            }
+            super::invalidation::Change::Sessions(ids) => self.forget_sessions(|s| ids.contains(&s.id)),
+        }
+    }
+
     /// The user's current credentials, or `None` if the user is gone.
     pub async fn user(&self, pool: &DbPool, user_id: i64) -> Result<Option<CurrentUser>, ApiError> {
         self.users.get_or_load(pool, user_id, move |conn| Ok(load_user(conn, user_id)?)).await
@@ -122,8 +164,8 @@ impl AuthCache {
         self.cookies.get_or_load(pool, key, move |conn| Ok(load_cookie_session(conn, &secret_hash)?)).await
     }
 
-    /// Marks sessions dead here at once (other instances within `TTL`).
-    pub fn forget_sessions(&self, mut dead: impl FnMut(&SessionState) -> bool) {
+    /// Drops sessions from this instance's caches only.
+    fn forget_sessions(&self, mut dead: impl FnMut(&SessionState) -> bool) {
         let mut is_dead = |s: &Option<SessionState>| s.as_ref().is_some_and(&mut dead);
         self.sessions.forget_where(|_, s| is_dead(s));
         self.cookies.forget_where(|_, s| is_dead(s));

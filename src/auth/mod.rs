@@ -8,6 +8,7 @@
 pub mod access;
 pub mod cache;
 pub mod csrf;
+pub mod invalidation;
 pub mod jwt;
 pub mod password;
 pub mod principal;

@@ -148,7 +148,7 @@ pub async fn refresh(
             token_pair(&state, subject, refresh_token)
         }
         Rotation::Reused { user_id, session_id } => {
-            state.auth_cache.forget_sessions(|s| s.id == session_id);
+            state.auth_cache.sessions_ended(&[session_id]);
             state.events.record(
                 &context,
                 Event::RefreshTokenReused,
@@ -204,7 +204,7 @@ pub async fn revoke_token(
         Ok(revoked)
     })
     .await?;
-    state.auth_cache.forget_sessions(|s| revoked.contains(&s.id));
+    state.auth_cache.sessions_ended(&revoked);
     if !revoked.is_empty() {
         state.events.record(&context, Event::SessionRevoked, Some(user_id), json!({"session_ids": revoked}));
     }
@@ -288,7 +288,7 @@ pub async fn delete_session(
         return Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" });
     };
     db::run(&state.pool, move |conn| Ok(super::revoke(conn, session_id)?)).await?;
-    state.auth_cache.forget_sessions(|s| s.id == session_id);
+    state.auth_cache.sessions_ended(&[session_id]);
     state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
     let mut response = HttpResponse::NoContent();
     for cookie in state.cookies.clear() {

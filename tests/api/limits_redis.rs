@@ -1,6 +1,7 @@
-//! Rate limits kept in Redis: shared by several server processes, the
-//! fallback to in-process limits while Redis is down, and the same GCRA
-//! arithmetic as the in-process store.
+//! Redis between instances: rate limits shared by several server
+//! processes, the fallback to in-process limits while Redis is down, the
+//! same GCRA arithmetic as the in-process store, and credential changes
+//! that reach every instance at once.
 //!
 //! These tests need the local Redis on 127.0.0.1:6379 (and `redis-server` /
 //! `redis-cli` on the PATH). Without it they print a note and pass, unless
@@ -426,4 +427,69 @@ async fn redis_and_in_process_stores_agree_on_the_gcra_arithmetic() {
 
     prefix.delete_keys();
     assert_eq!(prefix.keys(), Vec::<String>::new());
+}
+
+/// How many instances listen for credential changes under `prefix`.
+fn listeners(prefix: &Prefix) -> usize {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &prefix.port.to_string(), "PUBSUB", "NUMSUB"])
+        .arg(format!("{}credential-changes", prefix.as_str()))
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn a_password_change_or_a_revocation_on_one_instance_holds_on_another_at_once() {
+    if !local_redis("a_password_change_or_a_revocation_on_one_instance_holds_on_another_at_once") {
+        return;
+    }
+    let prefix = Prefix::new(REDIS_PORT);
+    let url = prefix.redis_url();
+    let shared = [("SHELF_REDIS_URL", url.as_str()), ("SHELF_REDIS_PREFIX", prefix.as_str())];
+    let app = TestApp::spawn_with(&shared).await;
+    let (_, other) = app.sibling(&shared).await;
+    assert!(wait_until(Duration::from_secs(5), || listeners(&prefix) >= 2), "both instances listen");
+
+    // Refused on the other instance well inside the 10 s its cache would
+    // otherwise keep the old answer.
+    let refused_soon = |token: String| {
+        let other = other.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                let me = actix_web::test::TestRequest::get()
+                    .uri("/api/v1/me")
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .to_request();
+                if other(me).await.status == 401 {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let me_on_other = |token: &str| {
+        other(
+            actix_web::test::TestRequest::get()
+                .uri("/api/v1/me")
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .to_request(),
+        )
+    };
+
+    let token = app.user_token("reader").await;
+    assert_eq!(me_on_other(&token).await.status, 200, "the other instance now has it cached");
+    let body = serde_json::json!({"current_password": crate::helpers::USER_PASSWORD, "new_password": "a wholly new passphrase"});
+    assert_eq!(app.post("/api/v1/me/password", Some(&token), body).await.status, 204);
+    assert!(refused_soon(token).await, "the old token still works on the other instance");
+
+    let pair = app.token_pair("reader", "a wholly new passphrase").await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me_on_other(&access).await.status, 200);
+    assert_eq!(app.post("/api/token/revoke", Some(&access), serde_json::json!({})).await.status, 204);
+    assert!(refused_soon(access).await, "the revoked session still works on the other instance");
 }
