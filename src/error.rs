@@ -33,7 +33,7 @@ pub struct ErrorBody {
     pub status_code: u16,
     /// Stable snake_case identifier to branch on, e.g. `invalid_sort_column`,
     /// `validation_failed`, `invalid_json`, `unsupported_media_type`,
-    /// `payload_too_large`, `invalid_query`, `authentication_required`,
+    /// `payload_too_large`, `request_timeout`, `invalid_query`, `authentication_required`,
     /// `invalid_token`, `invalid_credentials`, `invalid_api_key`,
     /// `invalid_refresh_token`, `multiple_credentials`, `forbidden`,
     /// `csrf_failed`, `too_many_requests`, `not_found`,
@@ -80,6 +80,9 @@ pub enum ApiError {
     /// limit that was hit.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_seconds: u64 },
+    /// 408 `request_timeout`: the body did not arrive in time.
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     /// 415 `unsupported_media_type`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
@@ -126,6 +129,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -167,6 +171,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

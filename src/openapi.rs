@@ -108,6 +108,7 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             }
             if has_body {
                 add("400", "Malformed or invalid body");
+                add("408", "The body did not arrive in time (`request_timeout`); the connection closes");
                 add("413", "Body over 1 MiB (`payload_too_large`)");
                 add("415", "Not JSON (`unsupported_media_type`)");
             }

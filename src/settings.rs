@@ -84,6 +84,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
     pub database_pool_timeout: Duration,
+    /// How long a request body may take to arrive, whole.
+    pub request_body_timeout: Duration,
     pub jwt_secret: Option<Secret>,
     /// Retired signing secrets that still verify tokens until removed.
     pub jwt_previous_secrets: Vec<Secret>,
@@ -147,6 +149,10 @@ impl Settings {
         let database_pool_timeout = parse_duration(get("SHELF_DATABASE_POOL_TIMEOUT").unwrap_or("3s"))
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
             .ok_or_else(|| fail("SHELF_DATABASE_POOL_TIMEOUT", "must be a duration from 1s to 60s, e.g. 3s".into()))?;
+
+        let request_body_timeout = parse_duration(get("SHELF_REQUEST_BODY_TIMEOUT").unwrap_or("30s"))
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(300))
+            .ok_or_else(|| fail("SHELF_REQUEST_BODY_TIMEOUT", "must be a duration from 1s to 300s, e.g. 30s".into()))?;
 
         let access_token_ttl = parse_duration(get("SHELF_ACCESS_TOKEN_TTL").unwrap_or("15m"))
             .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(24 * 3600))
@@ -253,6 +259,7 @@ impl Settings {
             database_url,
             database_pool_size,
             database_pool_timeout,
+            request_body_timeout,
             jwt_secret,
             jwt_previous_secrets,
             access_token_ttl,
@@ -399,6 +406,7 @@ mod tests {
             ("SHELF_LOG_FORMAT", "xml"),
             ("SHELF_IPV6_PREFIX", "16"),
             ("SHELF_RATE_LIMITS", "maybe"),
+            ("SHELF_REQUEST_BODY_TIMEOUT", "0s"),
             ("SHELF_REDIS_PREFIX", "has space"),
         ];
         for (variable, value) in cases {

@@ -75,6 +75,9 @@ fn json_error(error: JsonPayloadError) -> ApiError {
         | JsonPayloadError::OverflowKnownLength { .. }
         | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge,
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Payload(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::RequestTimeout
+        }
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
         }

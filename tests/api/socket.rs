@@ -83,6 +83,41 @@ async fn an_oversized_body_gets_413_and_the_connection_stays_usable() {
 }
 
 #[actix_web::test]
+async fn a_body_that_trickles_in_too_slowly_gets_408_and_the_connection_closes() {
+    let app = TestApp::spawn_with(&[("SHELF_REQUEST_BODY_TIMEOUT", "1s")]).await;
+    let port = serve(&app).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = "POST /api/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A few bytes, then nothing: the rest never comes.
+    stream.write_all(br#"{"username":"#).await.unwrap();
+    let started = std::time::Instant::now();
+    let response = read_response(&mut stream).await;
+    assert_eq!(response.status, 408);
+    assert_eq!(response.json()["error"]["code"], "request_timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "answered at the deadline, not never");
+    assert_eq!(response.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closed the connection");
+
+    // A body that arrives in time, in pieces, is fine.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let body = serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string();
+    let head = format!(
+        "POST /api/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (first, second) = body.split_at(10);
+    stream.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream.write_all(second.as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut stream).await.status, 200);
+}
+
+#[actix_web::test]
 async fn a_panicking_handler_answers_500_in_the_envelope_without_internals() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
