@@ -209,6 +209,16 @@ pub fn set_password(conn: &mut DbConnection, id: i64, password_hash: &str) -> Qu
         .get_result(conn)
 }
 
+/// Replaces a hash with a stronger one of the same password: no token
+/// version bump, since nothing about the credential changed.
+pub fn upgrade_hash(conn: &mut DbConnection, id: i64, old_hash: &str, new_hash: &str) -> QueryResult<()> {
+    // Only if nobody changed the password meanwhile.
+    diesel::update(users::table.find(id).filter(users::password_hash.eq(old_hash)))
+        .set(users::password_hash.eq(new_hash))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// Changes a role and bumps the token version: the user's earlier tokens
 /// stop working, so a demoted admin must sign in again as a user.
 pub fn set_role(conn: &mut DbConnection, id: i64, role: Role) -> QueryResult<i64> {

@@ -69,6 +69,19 @@ impl Passwords {
     }
 }
 
+/// Whether `stored` was made with weaker settings than today's (another
+/// algorithm, or less memory, time or parallelism): such a hash is
+/// replaced at the next successful sign-in, when the password is at hand.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let Ok(params) = argon2::Params::try_from(&parsed) else { return true };
+    let current = argon2::Params::default();
+    parsed.algorithm.as_str() != "argon2id"
+        || params.m_cost() < current.m_cost()
+        || params.t_cost() < current.t_cost()
+        || params.p_cost() < current.p_cost()
+}
+
 /// Hashes on the calling thread; for the command line, where no executor runs.
 pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
     hash_now(password.as_bytes())
@@ -77,6 +90,19 @@ pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weaker_hashes_need_a_rehash_and_current_ones_do_not() {
+        let current = hash_blocking("correct horse battery").unwrap();
+        assert!(!needs_rehash(&current));
+        let weak_params = argon2::Params::new(8 * 1024, 1, 1, None).unwrap();
+        let weak = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, weak_params)
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+        assert!(needs_rehash(&weak));
+        assert!(verify_now(b"correct horse battery", &weak), "still verifies until replaced");
+    }
 
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() {

@@ -26,6 +26,20 @@ impl Purpose {
     }
 }
 
+/// Stores a hash at today's settings; a failure only leaves the old hash,
+/// which still verifies.
+async fn upgrade_hash(state: &AppState, user_id: i64, old_hash: String, password: String) {
+    let result = match state.passwords.hash(password).await {
+        Ok(new_hash) => {
+            db::run(&state.pool, move |conn| Ok(accounts::upgrade_hash(conn, user_id, &old_hash, &new_hash)?)).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        log::warn!("could not upgrade the password hash of user {user_id}: {e}");
+    }
+}
+
 /// Checks a username and password; the user on success.
 ///
 /// Wrong username and wrong password are the same 401. A locked username or
@@ -48,10 +62,14 @@ pub async fn check_password(
     let lookup = username.clone();
     let row = db::run(&state.pool, move |conn| Ok(accounts::find_by_username(conn, &lookup)?)).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
-    let valid = state.passwords.verify(credentials.password, stored).await?;
+    let password = credentials.password;
+    let valid = state.passwords.verify(password.clone(), stored).await?;
     match row {
         Some(row) if valid => {
             throttle.succeeded().await;
+            if crate::auth::password::needs_rehash(&row.password_hash) {
+                upgrade_hash(state, row.id, row.password_hash.clone(), password).await;
+            }
             state.events.record(context, Event::LoginSucceeded, Some(row.id), json!({"via": purpose.as_str()}));
             Ok(row)
         }

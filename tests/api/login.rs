@@ -153,3 +153,32 @@ async fn new_passwords_may_not_be_common_or_the_username() {
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, 200);
     assert_eq!(app.login("reader", USER_PASSWORD).await.status, 200);
 }
+
+#[actix_web::test]
+async fn a_hash_made_with_weaker_settings_is_upgraded_at_the_next_sign_in() {
+    use argon2::PasswordHasher;
+    let app = TestApp::spawn().await;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+    )
+    .hash_password(USER_PASSWORD.as_bytes())
+    .unwrap()
+    .to_string();
+    let stored_hash = |id: i64| shelf::db::run(&app.pool, move |conn| Ok(shelf::accounts::find(conn, id)?.unwrap()));
+    let id = shelf::db::run(&app.pool, move |conn| shelf::accounts::insert(conn, "oldtimer", &weak, Role::User))
+        .await
+        .unwrap()
+        .id;
+    assert!(stored_hash(id).await.unwrap().password_hash.contains("m=8192,t=1,p=1"));
+
+    let first = app.login("oldtimer", USER_PASSWORD).await;
+    assert_eq!(first.status, 200);
+    let row = stored_hash(id).await.unwrap();
+    assert!(row.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", row.password_hash);
+    assert_eq!(row.token_version, 0, "an upgrade is not a password change: tokens live on");
+    assert_eq!(app.get("/api/v1/me", Some(first.json()["access_token"].as_str().unwrap())).await.status, 200);
+    assert_eq!(app.login("oldtimer", USER_PASSWORD).await.status, 200);
+    assert_eq!(app.login("oldtimer", "not the password").await.status, 401);
+}
