@@ -15,7 +15,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota as GovernorQuota, RateLimiter};
 
-use super::gcra::{self, Params};
+use super::gcra::Params;
 use super::{Cell, Outcome};
 use crate::settings::Quota;
 
@@ -127,28 +127,17 @@ impl MemoryStore {
             }
         }
         let now = Instant::now();
-        let standings = cells
-            .iter()
-            .zip(&buckets)
-            .map(|(cell, bucket)| {
-                gcra::standing(cell.quota, bucket.as_ref().map_or(Duration::ZERO, |b| b.ahead(&cell.key, now)))
-            })
-            .collect();
-        Outcome { refused, standings }
+        let ahead =
+            cells.iter().zip(&buckets).map(|(cell, b)| b.as_ref().map_or(Duration::ZERO, |b| b.ahead(&cell.key, now)));
+        Outcome::decided(cells, ahead, refused)
     }
 
     /// The cells' standing without taking anything; `refused` names the
     /// first cell with no room.
     pub fn peek(&self, cells: &[Cell]) -> Outcome {
         let now = Instant::now();
-        let standings: Vec<gcra::Standing> = cells
-            .iter()
-            .map(|cell| {
-                let ahead = self.bucket(cell).map_or(Duration::ZERO, |b| b.ahead(&cell.key, now));
-                gcra::standing(cell.quota, ahead)
-            })
-            .collect();
-        Outcome { refused: standings.iter().position(|s| s.remaining == 0), standings }
+        let ahead = cells.iter().map(|cell| self.bucket(cell).map_or(Duration::ZERO, |b| b.ahead(&cell.key, now)));
+        Outcome::peeked(cells, ahead)
     }
 
     /// Forgets the cells' state: their quotas are whole again.

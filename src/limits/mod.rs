@@ -47,6 +47,29 @@ pub struct Outcome {
     pub standings: Vec<Standing>,
 }
 
+impl Outcome {
+    /// The standing of each cell from how far its TAT lies ahead, after a
+    /// decision that `refused` names (or none).
+    pub fn decided(cells: &[Cell], ahead: impl IntoIterator<Item = Duration>, refused: Option<usize>) -> Self {
+        let standings = cells.iter().zip(ahead).map(|(cell, ahead)| gcra::standing(cell.quota, ahead)).collect();
+        Self { refused, standings }
+    }
+
+    /// The same without a decision: the first cell with no room refuses.
+    pub fn peeked(cells: &[Cell], ahead: impl IntoIterator<Item = Duration>) -> Self {
+        let mut outcome = Self::decided(cells, ahead, None);
+        outcome.refused = outcome.standings.iter().position(|s| s.remaining == 0);
+        outcome
+    }
+}
+
+/// One cell per quota of `limit` for `key`, shortest period first.
+fn cells_of(limit: &'static str, quotas: &[Quota], key: &str) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = quotas.iter().map(|quota| Cell { limit, quota: *quota, key: key.to_owned() }).collect();
+    cells.sort_by_key(|cell| cell.quota.period);
+    cells
+}
+
 /// Where the decisions are kept.
 pub enum Store {
     Memory(memory::MemoryStore),
@@ -111,11 +134,7 @@ impl RateLimiter {
     /// The cells a request must find room in, tightest window first.
     pub fn cells(&self, class: RouteClass, principal: Option<&Principal>, ip: Option<IpAddr>) -> Vec<Cell> {
         let mut cells = Vec::new();
-        let mut add = |limit: &'static str, quotas: &[Quota], key: String| {
-            let mut quotas = quotas.to_vec();
-            quotas.sort_by_key(|q| q.period);
-            cells.extend(quotas.into_iter().map(|quota| Cell { limit, quota, key: key.clone() }));
-        };
+        let mut add = |limit: &'static str, quotas: &[Quota], key: String| cells.extend(cells_of(limit, quotas, &key));
         match (class, principal) {
             (RouteClass::Exempt, _) => {}
             (RouteClass::Login, _) => add("login", &self.limits.login_ip, self.client_key(ip)),
@@ -161,12 +180,9 @@ impl RateLimiter {
     /// The sign-in failure counts of a username and of a client (the same
     /// store as the rate limits, so they are shared through Redis too).
     pub fn login_failure_cells(&self, username: &str, ip: Option<IpAddr>) -> (Vec<Cell>, Vec<Cell>) {
-        let cells = |limit: &'static str, quotas: &[Quota], key: String| {
-            quotas.iter().map(|quota| Cell { limit, quota: *quota, key: key.clone() }).collect::<Vec<_>>()
-        };
         (
-            cells("login_failures", &self.limits.login_failures, format!("username:{username}")),
-            cells("login_client_failures", &self.limits.login_client_failures, self.client_key(ip)),
+            cells_of("login_failures", &self.limits.login_failures, &format!("username:{username}")),
+            cells_of("login_client_failures", &self.limits.login_client_failures, &self.client_key(ip)),
         )
     }
 

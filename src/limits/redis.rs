@@ -14,7 +14,7 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::json;
 
-use super::gcra::{self, Params};
+use super::gcra::Params;
 use super::memory::MemoryStore;
 use super::{Cell, Outcome};
 use crate::security::{Event, EventContext, SecurityEvents};
@@ -69,6 +69,11 @@ return 0
 ";
 
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// A script's "TAT minus now" in microseconds (never negative).
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
 const TIMEOUT: Duration = Duration::from_millis(250);
 
 struct Connection {
@@ -158,17 +163,28 @@ impl RedisStore {
         }
     }
 
-    pub async fn acquire(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
-        match self.try_acquire(cells).await {
+    /// Redis's answer, or the in-process store's when Redis has none.
+    fn or_fallback(
+        &self,
+        events: &SecurityEvents,
+        answer: Result<Outcome, String>,
+        fallback: impl FnOnce(&MemoryStore) -> Outcome,
+    ) -> Outcome {
+        match answer {
             Ok(outcome) => {
                 self.answered(events);
                 outcome
             }
             Err(error) => {
                 self.went_down(events, &error);
-                self.fallback.acquire(cells)
+                fallback(&self.fallback)
             }
         }
+    }
+
+    pub async fn acquire(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
+        let answer = self.try_acquire(cells).await;
+        self.or_fallback(events, answer, |memory| memory.acquire(cells))
     }
 
     async fn try_acquire(&self, cells: &[Cell]) -> Result<Outcome, String> {
@@ -180,25 +196,13 @@ impl RedisStore {
         }
         let reply: Vec<i64> = invocation.invoke_async(&mut manager).await.map_err(|e| e.to_string())?;
         let (refused, ahead) = reply.split_first().ok_or("empty reply")?;
-        let standings = cells
-            .iter()
-            .zip(ahead)
-            .map(|(cell, us)| gcra::standing(cell.quota, Duration::from_micros((*us).max(0) as u64)))
-            .collect();
-        Ok(Outcome { refused: usize::try_from(*refused).ok().and_then(|i| i.checked_sub(1)), standings })
+        let refused = usize::try_from(*refused).ok().and_then(|i| i.checked_sub(1));
+        Ok(Outcome::decided(cells, ahead.iter().map(|us| micros(*us)), refused))
     }
 
     pub async fn peek(&self, cells: &[Cell], events: &SecurityEvents) -> Outcome {
-        match self.try_peek(cells).await {
-            Ok(outcome) => {
-                self.answered(events);
-                outcome
-            }
-            Err(error) => {
-                self.went_down(events, &error);
-                self.fallback.peek(cells)
-            }
-        }
+        let answer = self.try_peek(cells).await;
+        self.or_fallback(events, answer, |memory| memory.peek(cells))
     }
 
     async fn try_peek(&self, cells: &[Cell]) -> Result<Outcome, String> {
@@ -208,12 +212,7 @@ impl RedisStore {
             invocation.key(self.key(cell));
         }
         let ahead: Vec<i64> = invocation.invoke_async(&mut manager).await.map_err(|e| e.to_string())?;
-        let standings: Vec<gcra::Standing> = cells
-            .iter()
-            .zip(&ahead)
-            .map(|(cell, us)| gcra::standing(cell.quota, Duration::from_micros((*us).max(0) as u64)))
-            .collect();
-        Ok(Outcome { refused: standings.iter().position(|s| s.remaining == 0), standings })
+        Ok(Outcome::peeked(cells, ahead.into_iter().map(micros)))
     }
 
     pub async fn clear(&self, cells: &[Cell], events: &SecurityEvents) {
