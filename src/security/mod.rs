@@ -86,12 +86,19 @@ pub struct EventContext {
 }
 
 impl EventContext {
+    /// Worked out once per request (the rate limiter, the credential check
+    /// and a handler may all need it) and kept in the request's extensions.
     pub fn of(req: &HttpRequest) -> Self {
+        if let Some(context) = req.extensions().get::<Self>() {
+            return context.clone();
+        }
         let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.trusted_proxies.as_slice()).unwrap_or(&[]);
-        Self {
+        let context = Self {
             client_ip: client_ip::client_ip(req, trusted),
             request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
-        }
+        };
+        req.extensions_mut().insert(context.clone());
+        context
     }
 
     /// For events raised outside a request (the command line).
