@@ -32,11 +32,6 @@ fn private_json(status: StatusCode, body: impl Serialize) -> HttpResponse {
     response.json(body)
 }
 
-/// Ends everything the user signed in with, here and on other instances.
-fn forget_credentials(state: &AppState, user_id: i64, now: Option<CurrentUser>) {
-    state.auth_cache.user_changed(user_id, now);
-}
-
 /// The signed-in user.
 #[utoipa::path(
     tag = "account",
@@ -89,7 +84,7 @@ pub async fn change_password(
         })
     })
     .await?;
-    forget_credentials(&state, user_id, Some(CurrentUser { token_version: version, role: caller.role }));
+    state.auth_cache.user_changed(user_id, Some(CurrentUser { token_version: version, role: caller.role }));
     state.events.record(&context, Event::PasswordChanged, Some(user_id), json!({"sessions_ended": sessions_ended}));
     Ok(HttpResponse::NoContent().finish())
 }
@@ -197,7 +192,7 @@ pub async fn change_role(
         })
     })
     .await?;
-    forget_credentials(&state, target, Some(CurrentUser { token_version: row.token_version, role }));
+    state.auth_cache.user_changed(target, Some(CurrentUser { token_version: row.token_version, role }));
     state.events.record(
         &context,
         Event::RoleChanged,
@@ -231,7 +226,7 @@ pub async fn delete_user(
     if !db::run(&state.pool, move |conn| Ok(super::delete(conn, target)?)).await? {
         return Err(ApiError::NotFound("No such user"));
     }
-    forget_credentials(&state, target, None);
+    state.auth_cache.user_changed(target, None);
     state.events.record(&context, Event::UserDeleted, Some(admin.user_id), json!({"target_user_id": target}));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -36,9 +36,18 @@ pub struct Principal {
 /// Which credential proved the caller, and what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    Bearer { session_id: i64 },
-    Cookie { session_id: i64 },
-    ApiKey { key_id: i64, scopes: Scopes },
+    Bearer {
+        session_id: i64,
+    },
+    /// `expires_at`: Unix seconds, from the session row.
+    Cookie {
+        session_id: i64,
+        expires_at: i64,
+    },
+    ApiKey {
+        key_id: i64,
+        scopes: Scopes,
+    },
 }
 
 /// The one credential a request presents.
@@ -159,7 +168,8 @@ async fn cookie(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
     if user.token_version != session.token_version {
         return Err(expired());
     }
-    Ok(Principal { user_id: session.user_id, role: user.role, via: Via::Cookie { session_id: session.id } })
+    let via = Via::Cookie { session_id: session.id, expires_at: session.expires_at };
+    Ok(Principal { user_id: session.user_id, role: user.role, via })
 }
 
 /// The outcome of resolving this request's credential, kept in the

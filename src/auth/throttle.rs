@@ -39,8 +39,9 @@ pub enum Locked {
 }
 
 impl<'a> Attempt<'a> {
+    /// `username` is already a [`username_key`], as the sign-in looks it up.
     pub fn new(limiter: &'a RateLimiter, events: &'a SecurityEvents, username: &str, ip: Option<IpAddr>) -> Self {
-        let (username, client) = limiter.login_failure_cells(&username_key(username), ip);
+        let (username, client) = limiter.login_failure_cells(username, ip);
         Self { limiter, events, username, client }
     }
 

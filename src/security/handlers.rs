@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use super::Event;
 use super::store::{self, EventFilter, EventRow};
@@ -19,18 +19,18 @@ use crate::time::rfc3339;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 
-fn validate_since(raw: &str) -> Result<(), ValidationError> {
-    OffsetDateTime::parse(raw, &Rfc3339).map(|_| ()).map_err(|_| {
-        ValidationError::new("since").with_message("must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z".into())
-    })
+/// A bad `type` or `since`, reported under the parameter's name. Both are
+/// parsed here, once, rather than by `validator` and then again: the
+/// derive would report `type` under the field's Rust name.
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldProblem { field: field.into(), message: message.into() }])
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
-    /// One event type, e.g. `login_failed` (checked in the handler, so that
-    /// a problem is reported under the parameter's name, `type`).
+    /// One event type, e.g. `login_failed`.
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub event_type: Option<String>,
@@ -38,7 +38,6 @@ pub struct EventQuery {
     #[param(minimum = 1)]
     pub user_id: Option<i64>,
     /// Only events at or after this RFC 3339 time.
-    #[validate(custom(function = "validate_since"))]
     #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only events with a smaller id: pass the previous page's `next_before`.
@@ -109,18 +108,18 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let event = match query.event_type.as_deref() {
         None => None,
-        Some(raw) => Some(Event::parse(raw).ok_or_else(|| {
-            ApiError::Validation(vec![FieldProblem { field: "type".into(), message: "unknown event type".into() }])
-        })?),
+        Some(raw) => Some(Event::parse(raw).ok_or_else(|| invalid("type", "unknown event type"))?),
+    };
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            OffsetDateTime::parse(raw, &Rfc3339)
+                .map_err(|_| invalid("since", "must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z"))?
+                .unix_timestamp(),
+        ),
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    let filter = EventFilter {
-        event,
-        user_id: query.user_id,
-        since: query.since.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).map(|t| t.unix_timestamp()),
-        before: query.before,
-        limit: i64::from(limit),
-    };
+    let filter = EventFilter { event, user_id: query.user_id, since, before: query.before, limit: i64::from(limit) };
     // This instance's own events are readable at once.
     state.events.flush().await;
     let rows = db::run(&state.pool, move |conn| store::query(conn, filter)).await?;

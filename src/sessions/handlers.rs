@@ -12,7 +12,7 @@ use super::{Kind, Rotation};
 use crate::accounts::Credentials;
 use crate::auth::cache::CurrentUser;
 use crate::auth::jwt::Subject;
-use crate::auth::{Caller, Role, Via, csrf, rules};
+use crate::auth::{Caller, Principal, Role, Via, csrf, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ValidJson;
@@ -187,7 +187,7 @@ pub async fn revoke_token(
     let extra = crate::http::extract::optional_json::<RevokeRequest>(&req, &body)?.and_then(|r| r.refresh_token);
     let user_id = caller.user_id;
     let own = match caller.via {
-        Via::Bearer { session_id } | Via::Cookie { session_id } => Some(session_id),
+        Via::Bearer { session_id } | Via::Cookie { session_id, .. } => Some(session_id),
         Via::ApiKey { .. } => None,
     };
     let revoked = db::run(&state.pool, move |conn| {
@@ -209,6 +209,15 @@ pub async fn revoke_token(
         state.events.record(&context, Event::SessionRevoked, Some(user_id), json!({"session_ids": revoked}));
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The session id and expiry of a caller signed in by cookie; other
+/// credentials have no cookie session to show or end.
+fn cookie_session(caller: &Principal) -> Result<(i64, i64), ApiError> {
+    match caller.via {
+        Via::Cookie { session_id, expires_at } => Ok((session_id, expires_at)),
+        _ => Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" }),
+    }
 }
 
 /// Sign in a browser app: sets an `HttpOnly` session cookie and a readable
@@ -259,12 +268,9 @@ pub async fn current_session(
     caller: Caller<rules::AnyCredential>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let Via::Cookie { session_id } = caller.via else {
-        return Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" });
-    };
+    let (_, expires_at) = cookie_session(&caller)?;
     let secret = req.cookie(state.cookies.session_name()).map(|c| c.value().to_owned()).unwrap_or_default();
-    let session = state.auth_cache.cookie_session(&state.pool, secrets::sha256_hex(&secret)).await?;
-    let expires_in = session.filter(|s| s.id == session_id).map_or(0, |s| (s.expires_at - db::now()).max(0));
+    let expires_in = (expires_at - db::now()).max(0);
     Ok(secret_response(StatusCode::OK).json(SessionResponse { csrf_token: csrf::token_for(&secret), expires_in }))
 }
 
@@ -284,9 +290,7 @@ pub async fn delete_session(
     caller: Caller<rules::AnyCredential>,
     context: EventContext,
 ) -> Result<HttpResponse, ApiError> {
-    let Via::Cookie { session_id } = caller.via else {
-        return Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" });
-    };
+    let (session_id, _) = cookie_session(&caller)?;
     db::run(&state.pool, move |conn| Ok(super::revoke(conn, session_id)?)).await?;
     state.auth_cache.sessions_ended(&[session_id]);
     state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
