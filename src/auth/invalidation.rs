@@ -8,7 +8,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::cache::AuthCache;
 
@@ -42,8 +42,6 @@ impl Change {
     }
 }
 
-const TIMEOUT: Duration = Duration::from_millis(250);
-
 #[derive(Clone)]
 pub struct Publisher {
     client: redis::Client,
@@ -63,11 +61,7 @@ impl Publisher {
         let message = format!("{}|{}", self.instance, change.encode());
         let (client, channel, cell) = (self.client.clone(), self.channel.clone(), self.manager.clone());
         actix_web::rt::spawn(async move {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(TIMEOUT))
-                .set_response_timeout(Some(TIMEOUT))
-                .set_number_of_retries(0);
-            let manager = cell.get_or_try_init(|| ConnectionManager::new_with_config(client, config)).await;
+            let manager = cell.get_or_try_init(|| crate::limits::redis::connect(client)).await;
             let result = match manager {
                 Ok(manager) => {
                     redis::cmd("PUBLISH").arg(&channel).arg(&message).query_async::<i64>(&mut manager.clone()).await
