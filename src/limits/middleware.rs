@@ -7,7 +7,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
-use super::gcra::Standing;
+use super::gcra::{Standing, ceil_seconds};
 use super::{Cell, RouteClass, policy_name};
 use crate::auth::principal::principal_of;
 use crate::error::ApiError;
@@ -19,11 +19,6 @@ const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-
-/// Whole seconds, rounded up: a client that waits this long is never early.
-fn ceil_seconds(d: std::time::Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
 
 /// Checks the request's limits before the handler; refuses with 429, or
 /// adds the headers to the handler's response.

@@ -55,7 +55,7 @@ pub async fn check_password(
     if let Err(wait) = throttle.check().await {
         return Err(ApiError::TooManyRequests {
             message: "Too many failed sign-in attempts; try again later".into(),
-            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            retry_after_seconds: crate::limits::gcra::ceil_seconds(wait),
         });
     }
 
