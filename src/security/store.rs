@@ -138,7 +138,7 @@ pub fn record_now(conn: &mut DbConnection, event: Event, user_id: Option<i64>, d
 /// Deletes rows older than `retention`, a batch at a time so no statement
 /// holds the write lock for long.
 fn prune(pool: &DbPool, retention: Duration) {
-    let cutoff = db::now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let cutoff = db::now().saturating_sub(crate::time::seconds(retention));
     let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
         let mut total = 0;
         loop {

@@ -245,7 +245,7 @@ pub async fn create_session(
     db::run(&state.pool, move |conn| Ok(super::create(conn, user_id, Kind::Cookie, version, ttl, Some(&hash))?))
         .await?;
     let csrf_token = csrf::token_for(&secret);
-    let expires_in = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let expires_in = crate::time::seconds(ttl);
     let mut response = secret_response(StatusCode::OK);
     for cookie in state.cookies.issue(secret, csrf_token.clone(), expires_in) {
         response.cookie(cookie);

@@ -15,6 +15,7 @@ use crate::db::{self, DbConnection, schema::refresh_tokens, schema::sessions, sc
 use crate::error::ApiError;
 use crate::on_backend;
 use crate::secrets;
+use crate::time::seconds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -29,10 +30,6 @@ impl Kind {
             Self::Cookie => "cookie",
         }
     }
-}
-
-fn seconds(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Starts a session; returns its id.
