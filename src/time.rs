@@ -1,4 +1,5 @@
-//! Formatting of stored Unix-second times for responses.
+//! Stored times are Unix seconds: their RFC 3339 form for responses, and
+//! durations in the same unit.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
