@@ -61,6 +61,26 @@ pub struct Quota {
     pub period: Duration,
 }
 
+/// The one forwarded header the trusted proxies write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …`
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1;proto=https, …`
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -96,6 +116,12 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies write.
+    pub forwarded_header: ForwardedHeader,
+    /// Absolute lifetime of a refresh-token family or cookie session.
+    pub session_max_age: Duration,
+    /// Active API keys one user may hold.
+    pub api_keys_per_user: u32,
     pub cookie_secure: bool,
     pub hsts: bool,
     pub redis_url: Option<Secret>,
@@ -210,6 +236,20 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|problem| fail("SHELF_TRUSTED_PROXIES", problem))?;
 
+        let forwarded_raw = get("SHELF_FORWARDED_HEADER").unwrap_or("x-forwarded-for");
+        let forwarded_header = ForwardedHeader::parse(forwarded_raw).ok_or_else(|| {
+            fail("SHELF_FORWARDED_HEADER", format!("{forwarded_raw:?} must be x-forwarded-for or forwarded"))
+        })?;
+
+        let session_max_age = parse_duration(get("SHELF_SESSION_MAX_AGE").unwrap_or("90d"))
+            .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(3650 * 86_400))
+            .ok_or_else(|| fail("SHELF_SESSION_MAX_AGE", "must be a duration from 1m to 3650d, e.g. 90d".into()))?;
+
+        let keys_raw = get("SHELF_API_KEYS_PER_USER").unwrap_or("25");
+        let api_keys_per_user = keys_raw.parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+            fail("SHELF_API_KEYS_PER_USER", format!("{keys_raw:?} is not a whole number from 1 to 10000"))
+        })?;
+
         let cookie_secure = parse_bool(get("SHELF_COOKIE_SECURE").unwrap_or("true"))
             .ok_or_else(|| fail("SHELF_COOKIE_SECURE", "must be true or false".into()))?;
         let hsts = parse_bool(get("SHELF_HSTS").unwrap_or("false"))
@@ -269,6 +309,9 @@ impl Settings {
             admin_password,
             cors_origins,
             trusted_proxies,
+            forwarded_header,
+            session_max_age,
+            api_keys_per_user,
             cookie_secure,
             hsts,
             redis_url,
@@ -372,6 +415,9 @@ mod tests {
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
         assert!(s.cookie_secure);
         assert!(!s.hsts);
+        assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert_eq!(s.session_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.api_keys_per_user, 25);
         assert_eq!(
             s.limits.anonymous,
             vec![
@@ -408,6 +454,9 @@ mod tests {
             ("SHELF_RATE_LIMITS", "maybe"),
             ("SHELF_REQUEST_BODY_TIMEOUT", "0s"),
             ("SHELF_REDIS_PREFIX", "has space"),
+            ("SHELF_FORWARDED_HEADER", "x-real-ip"),
+            ("SHELF_SESSION_MAX_AGE", "0s"),
+            ("SHELF_API_KEYS_PER_USER", "0"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();

@@ -17,6 +17,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
+use crate::http::client_ip::Proxies;
 use crate::http::{body_limit, envelope, etag, extract};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
@@ -34,7 +35,7 @@ pub struct AppState {
     pub auth_cache: Arc<AuthCache>,
     pub events: SecurityEvents,
     pub cookies: SessionCookies,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub proxies: Proxies,
     pub refresh_token_ttl: std::time::Duration,
     pub request_body_timeout: std::time::Duration,
     pub session_ttl: std::time::Duration,
@@ -54,7 +55,7 @@ impl AppState {
             passwords: Passwords::default(),
             auth_cache: auth_cache(settings)?,
             cookies: SessionCookies { secure: settings.cookie_secure },
-            trusted_proxies: settings.trusted_proxies.clone(),
+            proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
             refresh_token_ttl: settings.refresh_token_ttl,
             request_body_timeout: settings.request_body_timeout,
             session_ttl: settings.session_ttl,

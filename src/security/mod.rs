@@ -16,7 +16,6 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde_json::Value;
 
-use crate::http::client_ip;
 use crate::http::envelope::RequestId;
 use crate::startup::AppState;
 
@@ -92,11 +91,8 @@ impl EventContext {
         if let Some(context) = req.extensions().get::<Self>() {
             return context.clone();
         }
-        let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.trusted_proxies.as_slice()).unwrap_or(&[]);
-        let context = Self {
-            client_ip: client_ip::client_ip(req, trusted),
-            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
-        };
+        let client_ip = req.app_data::<web::Data<AppState>>().and_then(|s| s.proxies.client_ip(req));
+        let context = Self { client_ip, request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()) };
         req.extensions_mut().insert(context.clone());
         context
     }

@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod api_keys;
 mod books;
+mod client_ip;
 mod concurrency;
 mod cors;
 mod database;
