@@ -2,12 +2,14 @@
 //! committed copy under `api/` is compared with this in the tests.
 
 use actix_web::App;
+use actix_web::http::Method;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api;
+use crate::limits::RouteClass;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -94,9 +96,19 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
         )
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let limited = !matches!(path.as_str(), "/health" | "/ready");
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
+        let exempt = |method: Method| {
+            api::LIMITED_ROUTES.iter().any(|(m, p, class)| *m == method && p == path && *class == RouteClass::Exempt)
+        };
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let limited = !exempt(method);
             let reads_credentials = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let has_body = operation.request_body.is_some();
             let mut add = |status: &str, description: &str| {

@@ -21,7 +21,7 @@ use crate::http::client_ip::Proxies;
 use crate::http::{body_limit, envelope, etag, extract};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
-use crate::limits::{RateLimiter, Store};
+use crate::limits::{RateLimiter, RouteClasses, Store};
 use crate::security::SecurityEvents;
 use crate::sessions::SessionCookies;
 use crate::settings::{Secret, Settings};
@@ -85,7 +85,13 @@ fn rate_limiter(settings: &Settings) -> Result<RateLimiter, StartError> {
         )),
         None => Store::Memory(MemoryStore::default()),
     };
-    Ok(RateLimiter::new(settings.rate_limits_enabled, settings.limits.clone(), settings.ipv6_prefix, store))
+    Ok(RateLimiter::new(
+        settings.rate_limits_enabled,
+        settings.limits.clone(),
+        settings.ipv6_prefix,
+        store,
+        RouteClasses::new(api::LIMITED_ROUTES),
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]

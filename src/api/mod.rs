@@ -1,9 +1,11 @@
 //! The route tables: a reader can see every route of a version here.
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
+use actix_web::http::Method;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{UtoipaApp, scope};
 
+use crate::limits::RouteClass;
 use crate::{accounts, api_keys, books, library, ops, security, sessions};
 
 /// Mounts every documented route. The server and the OpenAPI document both
@@ -14,6 +16,17 @@ where
 {
     app.service(scope("/api/v1").configure(v1)).configure(unversioned)
 }
+
+/// Routes with limits of their own, by method and route pattern; every
+/// other route has the anonymous or authenticated limits.
+pub const LIMITED_ROUTES: &[(Method, &str, RouteClass)] = &[
+    (Method::POST, "/api/token", RouteClass::Login),
+    (Method::POST, "/api/session", RouteClass::Login),
+    (Method::GET, "/api/v1/search", RouteClass::Search),
+    (Method::POST, "/api/v1/change_status", RouteClass::StatusChange),
+    (Method::GET, "/health", RouteClass::Exempt),
+    (Method::GET, "/ready", RouteClass::Exempt),
+];
 
 /// `/api/v1`: the seed's routes, kept stable.
 pub fn v1(cfg: &mut ServiceConfig) {

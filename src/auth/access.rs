@@ -134,7 +134,9 @@ fn check(req: &HttpRequest, state: &AppState, access: Access, principal: Princip
                 &EventContext::of(req),
                 Event::PermissionDenied,
                 Some(principal.user_id),
-                json!({"required": access.describe(), "method": req.method().as_str(), "path": req.path()}),
+                // The route pattern, not the raw path: the client chose the
+                // path's spelling, and would otherwise choose what is stored.
+                json!({"required": access.describe(), "method": req.method().as_str(), "route": req.match_pattern()}),
             );
             Err(ApiError::Forbidden(reason))
         }

@@ -26,8 +26,11 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let class = RouteClass::of(req.method(), req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    // The path as the router decodes it, so the pattern is the one the
+    // router will match, whatever the percent-encoding.
+    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    let class = state.as_ref().map_or(RouteClass::Other, |s| s.limiter.class_of(req.method(), pattern.as_deref()));
     let Some(state) = state.filter(|s| class != RouteClass::Exempt && s.limiter.enabled()) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };

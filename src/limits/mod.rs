@@ -5,13 +5,17 @@
 //! |---|---|---|
 //! | `anonymous` | every route without its own limit, no valid credential | client IP (IPv6 by /64) |
 //! | `authenticated` | every route, valid credential | user id (API key id for keys) |
-//! | `search` | anonymous `/api/v1/search` (replaces `anonymous`) | client IP |
-//! | `status_change` | `/api/v1/change_status` (besides `authenticated`) | user id |
-//! | `login` | `POST /api/token`, `POST /api/session` (replaces `anonymous`) | client IP |
+//! | `search` | anonymous search (replaces `anonymous`) | client IP |
+//! | `status_change` | reading-status changes (besides `authenticated`) | user id |
+//! | `login` | password sign-ins (replaces `anonymous`) | client IP |
+//!
+//! Which route is which is not known here: the route tables (`api`) say,
+//! row by row, and the middleware classes a request by the route pattern
+//! the router matched.
 //!
 //! Every quota of every limit that applies must have room, or the request
 //! is refused and costs nothing anywhere. A 304 is given back afterwards.
-//! `/health` and `/ready` are never limited (load balancers poll them).
+//! Exempt routes (health checks, which load balancers poll) are never limited.
 
 pub mod gcra;
 pub mod memory;
@@ -23,6 +27,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use actix_web::http::Method;
 use ipnet::IpNet;
 use serde_json::json;
 
@@ -82,6 +87,7 @@ pub struct RateLimiter {
     limits: Limits,
     ipv6_prefix: u8,
     store: Store,
+    classes: RouteClasses,
     /// When each refused (limit, key) may next be recorded as an event: at
     /// most one `rate_limited` per key and window.
     reported: Mutex<HashMap<(&'static str, String), Instant>>,
@@ -97,22 +103,39 @@ pub enum RouteClass {
     Other,
 }
 
-impl RouteClass {
-    pub fn of(method: &actix_web::http::Method, path: &str) -> Self {
-        use actix_web::http::Method;
-        match (method, path.trim_end_matches('/')) {
-            (&Method::OPTIONS, _) | (_, "/health" | "/ready") => Self::Exempt,
-            (&Method::POST, "/api/token" | "/api/session") => Self::Login,
-            (_, "/api/v1/search") => Self::Search,
-            (&Method::POST, "/api/v1/change_status") => Self::StatusChange,
-            _ => Self::Other,
+/// Which routes have limits of their own: (method, route pattern, class)
+/// rows from the route tables. A request is classed by the pattern the
+/// router matches, so every spelling of a path that reaches a handler
+/// (`/api/v1/change%5Fstatus`, `/api/%74oken`) gets that handler's limits.
+#[derive(Debug, Clone, Default)]
+pub struct RouteClasses(Vec<(Method, &'static str, RouteClass)>);
+
+impl RouteClasses {
+    pub fn new(rows: &[(Method, &'static str, RouteClass)]) -> Self {
+        Self(rows.to_vec())
+    }
+
+    /// The class of a request for `pattern` (`None`: no route matched).
+    /// `HEAD` is answered as `GET`, so it is limited as `GET`; preflights
+    /// never count.
+    pub fn of(&self, method: &Method, pattern: Option<&str>) -> RouteClass {
+        if method == Method::OPTIONS {
+            return RouteClass::Exempt;
         }
+        let method = if method == Method::HEAD { &Method::GET } else { method };
+        pattern
+            .and_then(|pattern| self.0.iter().find(|(m, p, _)| m == method && *p == pattern))
+            .map_or(RouteClass::Other, |(_, _, class)| *class)
     }
 }
 
 impl RateLimiter {
-    pub fn new(enabled: bool, limits: Limits, ipv6_prefix: u8, store: Store) -> Self {
-        Self { enabled, limits, ipv6_prefix, store, reported: Mutex::new(HashMap::new()) }
+    pub fn new(enabled: bool, limits: Limits, ipv6_prefix: u8, store: Store, classes: RouteClasses) -> Self {
+        Self { enabled, limits, ipv6_prefix, store, classes, reported: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn class_of(&self, method: &Method, pattern: Option<&str>) -> RouteClass {
+        self.classes.of(method, pattern)
     }
 
     pub fn enabled(&self) -> bool {

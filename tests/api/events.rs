@@ -279,7 +279,7 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
         &["permission_denied"],
         "permission_denied",
         Some(alice),
-        json!({"required": "books:write", "method": "POST", "path": "/api/v1/books"}),
+        json!({"required": "books:write", "method": "POST", "route": "/api/v1/books"}),
     ));
 
     // status_change
@@ -581,7 +581,7 @@ async fn the_admin_route_filters_pages_newest_first_and_rejects_bad_queries_and_
     assert_eq!(denied[0]["request_id"], request_id(&refused).as_str());
     assert_eq!(
         denied[0]["details"],
-        json!({"required": "admin", "method": "GET", "path": "/api/v1/admin/security-events"})
+        json!({"required": "admin", "method": "GET", "route": "/api/v1/admin/security-events"})
     );
     list(&app, None, "").await.assert_error(401, "authentication_required");
 

@@ -296,3 +296,72 @@ async fn limits_can_be_switched_off_for_a_gateway_that_limits_instead() {
         assert!(response.header("ratelimit-policy").is_none());
     }
 }
+
+/// Spellings of one path that the router decodes to the same route.
+const STATUS_SPELLINGS: [&str; 5] = [
+    "/api/v1/change_status",
+    "/api/v1/change%5Fstatus",
+    "/api/v1/change%5fstatus",
+    "/api/v1/%63hange_status",
+    "/api/%76%31/change%5Fstatu%73",
+];
+
+#[actix_web::test]
+async fn the_status_limit_holds_for_every_spelling_of_the_path() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_STATUS_CHANGE", "2/1m")]).await;
+    let book = app.book("Dune", "Frank Herbert").await;
+    let token = app.user_token("reader").await;
+    let change = |path: &'static str| app.post(path, Some(&token), json!({"book_id": book, "status": "reading"}));
+    // Each spelling reaches the handler: the first two calls succeed.
+    assert_eq!(change(STATUS_SPELLINGS[1]).await.status, 200);
+    assert_eq!(change(STATUS_SPELLINGS[4]).await.status, 200);
+    for path in STATUS_SPELLINGS {
+        let refused = change(path).await;
+        let error = refused.assert_error(429, "too_many_requests");
+        assert!(error["message"].as_str().unwrap().contains("status_change-1m"), "{path}: {error}");
+    }
+}
+
+#[actix_web::test]
+async fn the_sign_in_limit_holds_for_every_spelling_of_the_path() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_LOGIN_IP", "2/1m")]).await;
+    app.create_user("reader", Role::User).await;
+    let login = |path: &'static str| {
+        app.send(
+            TestRequest::post()
+                .uri(path)
+                .peer_addr(peer("198.51.100.71"))
+                .set_json(json!({"username": "reader", "password": USER_PASSWORD})),
+        )
+    };
+    assert_eq!(login("/api/%74oken").await.status, 200);
+    assert_eq!(login("/api/sessio%6E").await.status, 200);
+    for path in ["/api/token", "/api/%74oken", "/api/session", "/%61pi/session"] {
+        let error = login(path).await.assert_error(429, "too_many_requests");
+        assert!(error["message"].as_str().unwrap().contains("login-1m"), "{path}: {error}");
+    }
+}
+
+#[actix_web::test]
+async fn another_spelling_of_search_is_still_held_to_the_search_limit() {
+    let app =
+        TestApp::spawn_with(&[("SHELF_LIMIT_ANONYMOUS", "50/1h"), ("SHELF_LIMIT_SEARCH_ANONYMOUS", "2/1h")]).await;
+    assert_eq!(get_from(&app, "/api/v1/%73earch?q=dune", "198.51.100.21", None).await.status, 200);
+    assert_eq!(get_from(&app, "/api/v1/searc%68?q=dune", "198.51.100.21", None).await.status, 200);
+    let error =
+        get_from(&app, "/api/v1/search?q=dune", "198.51.100.21", None).await.assert_error(429, "too_many_requests");
+    assert!(error["message"].as_str().unwrap().contains("search-1h"), "{error}");
+    // The anonymous quota was not used by any of them.
+    let other = get_from(&app, "/api/v1/openapi.json", "198.51.100.21", None).await;
+    assert_eq!(header(&other, "x-ratelimit-remaining"), "49");
+}
+
+#[actix_web::test]
+async fn health_checks_stay_exempt_and_nothing_else_is_by_another_spelling() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_ANONYMOUS", "1/1h")]).await;
+    for _ in 0..3 {
+        assert_eq!(get_from(&app, "/h%65alth", "198.51.100.81", None).await.status, 200);
+    }
+    assert_eq!(get_from(&app, "/api/v1/openapi.json", "198.51.100.81", None).await.status, 200);
+    get_from(&app, "/api/v1/open%61pi.json", "198.51.100.81", None).await.assert_error(429, "too_many_requests");
+}
