@@ -1,7 +1,8 @@
 //! ETags for successful GETs, and 304 for a matching `If-None-Match`.
 //!
 //! The tag is weak (`W/"…"`): it names the content before compression, so
-//! it holds for every content-coding of the same body.
+//! it holds for every content-coding of the same body. Only a 304 for a
+//! named, current ETag is free of rate-limit cost ([`Earned304`]).
 
 use std::hash::{DefaultHasher, Hasher};
 
@@ -13,6 +14,13 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::ApiError;
+
+/// Marks a 304 the client earned by naming the current ETag: it knew the
+/// content, so the rate limiter gives the request back. `If-None-Match: *`
+/// also gets a 304 (RFC 9110) but knows nothing, and costs a request, or
+/// every GET could be made free while the handler still runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Earned304;
 
 pub async fn etag(
     req: ServiceRequest,
@@ -35,14 +43,18 @@ pub async fn etag(
     hasher.write(&bytes);
     let tag = format!("W/\"{:016x}\"", hasher.finish());
 
-    let matches = if_none_match
+    let candidates: Vec<&str> = if_none_match
         .as_ref()
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').map(str::trim).any(|candidate| candidate == "*" || weak_eq(candidate, &tag)));
-    let mut response = if matches {
+        .map_or_else(Vec::new, |v| v.split(',').map(str::trim).collect());
+    let named = candidates.iter().any(|candidate| weak_eq(candidate, &tag));
+    let mut response = if named || candidates.contains(&"*") {
         let mut not_modified = HttpResponse::NotModified().finish();
         for (name, value) in head.headers() {
             not_modified.headers_mut().append(name.clone(), value.clone());
+        }
+        if named {
+            not_modified.extensions_mut().insert(Earned304);
         }
         not_modified
     } else {

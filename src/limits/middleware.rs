@@ -11,6 +11,7 @@ use super::gcra::{Standing, ceil_seconds};
 use super::{Cell, RouteClass, policy_name};
 use crate::auth::principal::principal_of;
 use crate::error::ApiError;
+use crate::http::etag::Earned304;
 use crate::security::EventContext;
 use crate::startup::AppState;
 
@@ -68,7 +69,7 @@ pub async fn rate_limit(
     }
 
     let mut response = next.call(req).await?.map_into_boxed_body();
-    if response.status() == StatusCode::NOT_MODIFIED {
+    if response.status() == StatusCode::NOT_MODIFIED && response.response().extensions().contains::<Earned304>() {
         state.limiter.refund(&cells, &state.events).await;
         // The 304 cost nothing: report the standing from before it.
         let standings: Vec<Standing> = outcome

@@ -365,3 +365,23 @@ async fn health_checks_stay_exempt_and_nothing_else_is_by_another_spelling() {
     assert_eq!(get_from(&app, "/api/v1/openapi.json", "198.51.100.81", None).await.status, 200);
     get_from(&app, "/api/v1/open%61pi.json", "198.51.100.81", None).await.assert_error(429, "too_many_requests");
 }
+
+#[actix_web::test]
+async fn if_none_match_star_gets_a_304_that_still_costs_a_request() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_SEARCH_ANONYMOUS", "3/1h")]).await;
+    app.book("Dune", "Frank Herbert").await;
+    let with = |value: &'static str| {
+        app.send(
+            TestRequest::get()
+                .uri("/api/v1/search?q=dune")
+                .peer_addr(peer("198.51.100.51"))
+                .insert_header(("If-None-Match", value)),
+        )
+    };
+    for (n, value) in ["*", r#"W/"0000000000000000", *"#, r#""stale-tag""#].into_iter().enumerate() {
+        let response = with(value).await;
+        assert!(matches!(response.status.as_u16(), 200 | 304), "{value}: {}", response.status);
+        assert_eq!(header(&response, "x-ratelimit-remaining"), (2 - n).to_string(), "{value} was not free");
+    }
+    with("*").await.assert_error(429, "too_many_requests");
+}
