@@ -15,7 +15,7 @@ use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
 use crate::security::{Event, EventContext};
-use crate::sessions;
+use crate::sessions::{self, login};
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,10 +73,16 @@ pub async fn change_password(
     let row =
         db::run(&state.pool, move |conn| Ok(super::find(conn, user_id)?)).await?.ok_or_else(ApiError::invalid_token)?;
     super::password_problem("new_password", &row.username, &body.new_password)?;
-    if !state.passwords.verify(body.current_password, Some(row.password_hash)).await? {
-        state.events.record(&context, Event::PasswordChangeFailed, Some(user_id), json!({}));
-        return Err(ApiError::invalid_credentials());
-    }
+    // A wrong current password counts against the account like a failed
+    // sign-in: a stolen token must not buy unthrottled guesses.
+    let stored = row.password_hash;
+    let failure = |_: Option<&()>| login::Failure {
+        event: Event::PasswordChangeFailed,
+        user_id: Some(user_id),
+        details: json!({}),
+    };
+    let load = async move { Ok(Some(((), stored))) };
+    login::verify_throttled(&state, &context, &row.username, body.current_password, load, failure).await?;
     let hash = state.passwords.hash(body.new_password).await?;
     let (version, sessions_ended) = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {

@@ -1,12 +1,17 @@
-//! The password check shared by `POST /api/token` and `POST /api/session`:
-//! throttled, timed the same for unknown users, and recorded.
+//! Password checks: the sign-in of `POST /api/token` and `POST /api/session`,
+//! and the `current_password` of account changes. Every one is throttled
+//! by the same failure counts, timed the same for unknown users, and
+//! recorded.
 
-use serde_json::json;
+use std::future::Future;
+
+use serde_json::{Value, json};
 
 use crate::accounts::{self, Credentials, UserRow};
-use crate::auth::throttle::{Attempt, Locked, username_key};
+use crate::auth::throttle::{Locked, Throttle, username_key};
 use crate::db;
 use crate::error::ApiError;
+use crate::limits::gcra::ceil_seconds;
 use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
@@ -22,6 +27,70 @@ impl Purpose {
         match self {
             Self::Token => "token",
             Self::Session => "session",
+        }
+    }
+}
+
+/// What to record when a password is wrong.
+pub struct Failure {
+    pub event: Event,
+    pub user_id: Option<i64>,
+    pub details: Value,
+}
+
+/// Checks `password` for the account `username` under its failure counts.
+///
+/// A failure is taken from the username's and the client's counts before
+/// anything else (429 when either has none left, before any hashing);
+/// `load` then yields the account and its stored hash (`None`: no such
+/// account, checked against a dummy hash so the time is the same). Right:
+/// the account, and the counts get the attempt back. Wrong: the failure
+/// stays, `failure` says what to record, the start of a lockout is
+/// recorded too, and the answer is 401 `invalid_credentials`. An error
+/// before the check (database, hashing pool) gives the attempt back.
+pub async fn verify_throttled<T, L>(
+    state: &AppState,
+    context: &EventContext,
+    username: &str,
+    password: String,
+    load: L,
+    failure: impl FnOnce(Option<&T>) -> Failure,
+) -> Result<T, ApiError>
+where
+    L: Future<Output = Result<Option<(T, String)>, ApiError>>,
+{
+    let throttle = Throttle::new(&state.limiter, &state.events, &username_key(username), context.client_ip);
+    let taken = throttle.take().await.map_err(|wait| ApiError::TooManyRequests {
+        message: "Too many failed sign-in attempts; try again later".into(),
+        retry_after_seconds: ceil_seconds(wait),
+    })?;
+    let checked = async {
+        let found = load.await?;
+        let (account, stored) = found.map_or((None, None), |(account, hash)| (Some(account), Some(hash)));
+        let valid = state.passwords.verify(password, stored).await?;
+        Ok::<_, ApiError>((account, valid))
+    }
+    .await;
+    match checked {
+        Err(e) => {
+            taken.unchecked().await;
+            Err(e)
+        }
+        Ok((Some(account), true)) => {
+            taken.succeeded().await;
+            Ok(account)
+        }
+        Ok((account, _)) => {
+            let Failure { event, user_id, details } = failure(account.as_ref());
+            state.events.record(context, event, user_id, details);
+            if let Some(locked) = taken.failed() {
+                let details = json!({
+                    "username": user_id.map(|_| username),
+                    "by": if locked == Locked::Username { "username" } else { "client" },
+                });
+                state.events.record(context, Event::LoginLocked, user_id, details);
+            }
+            Err(ApiError::invalid_credentials())
         }
     }
 }
@@ -51,45 +120,26 @@ pub async fn check_password(
     purpose: Purpose,
 ) -> Result<UserRow, ApiError> {
     let username = username_key(&credentials.username);
-    let throttle = Attempt::new(&state.limiter, &state.events, &username, context.client_ip);
-    if let Err(wait) = throttle.check().await {
-        return Err(ApiError::TooManyRequests {
-            message: "Too many failed sign-in attempts; try again later".into(),
-            retry_after_seconds: crate::limits::gcra::ceil_seconds(wait),
-        });
-    }
-
     let lookup = username.clone();
-    let row = db::run(&state.pool, move |conn| Ok(accounts::find_by_username(conn, &lookup)?)).await?;
-    let stored = row.as_ref().map(|r| r.password_hash.clone());
+    let load = async move {
+        let row = db::run(&state.pool, move |conn| Ok(accounts::find_by_username(conn, &lookup)?)).await?;
+        Ok(row.map(|row| {
+            let hash = row.password_hash.clone();
+            (row, hash)
+        }))
+    };
+    // An unknown name is not stored: it may be a password typed into the
+    // wrong field.
+    let failure = |row: Option<&UserRow>| Failure {
+        event: Event::LoginFailed,
+        user_id: row.map(|r| r.id),
+        details: json!({"via": purpose.as_str(), "username": row.map(|r| r.username.as_str())}),
+    };
     let password = credentials.password;
-    let valid = state.passwords.verify(password.clone(), stored).await?;
-    match row {
-        Some(row) if valid => {
-            throttle.succeeded().await;
-            if crate::auth::password::needs_rehash(&row.password_hash) {
-                upgrade_hash(state, row.id, row.password_hash.clone(), password).await;
-            }
-            state.events.record(context, Event::LoginSucceeded, Some(row.id), json!({"via": purpose.as_str()}));
-            Ok(row)
-        }
-        row => {
-            let user_id = row.as_ref().map(|r| r.id);
-            // An unknown name is not stored: it may be a password typed
-            // into the wrong field.
-            let details = json!({
-                "via": purpose.as_str(),
-                "username": row.as_ref().map(|r| r.username.as_str()),
-            });
-            state.events.record(context, Event::LoginFailed, user_id, details);
-            if let Some(locked) = throttle.failed().await {
-                let details = json!({
-                    "username": row.as_ref().map(|r| r.username.as_str()),
-                    "by": if locked == Locked::Username { "username" } else { "client" },
-                });
-                state.events.record(context, Event::LoginLocked, user_id, details);
-            }
-            Err(ApiError::invalid_credentials())
-        }
+    let row = verify_throttled(state, context, &username, password.clone(), load, failure).await?;
+    if crate::auth::password::needs_rehash(&row.password_hash) {
+        upgrade_hash(state, row.id, row.password_hash.clone(), password).await;
     }
+    state.events.record(context, Event::LoginSucceeded, Some(row.id), json!({"via": purpose.as_str()}));
+    Ok(row)
 }

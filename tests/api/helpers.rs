@@ -24,6 +24,8 @@ use shelf::books::{BookColumns, BookInput, queries as books};
 use shelf::db::DbPool;
 use shelf::settings::Settings;
 use shelf::startup::{self, AppState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -251,11 +253,17 @@ impl TestApp {
     /// A second app (another "instance") on the same database, with its
     /// own settings on top of this one's.
     pub async fn sibling(&self, extra: &[(&str, &str)]) -> (web::Data<AppState>, Call) {
+        let (state, settings) = self.sibling_state(extra);
+        let call = caller(&state, &settings).await;
+        (state, call)
+    }
+
+    /// The state of a second instance on the same database, and its settings.
+    pub fn sibling_state(&self, extra: &[(&str, &str)]) -> (web::Data<AppState>, Settings) {
         let settings = settings_for(&self.database_url, extra);
         let secret = startup::signing_secret(&self.pool, &settings).unwrap();
         let state = web::Data::new(AppState::new(&settings, self.pool.clone(), &secret).unwrap());
-        let call = caller(&state, &settings).await;
-        (state, call)
+        (state, settings)
     }
 
     /// Signs in over `POST /api/token`; the whole JSON answer.
@@ -318,6 +326,111 @@ impl RawResponse {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body.
+pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let (status, headers) = RawResponse::parse_head(&buffer[..header_end]).expect("an HTTP response head");
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = buffer[header_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed mid-body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    RawResponse { status, headers, body }
+}
+
+pub async fn serve(app: &TestApp) -> u16 {
+    serve_state(app.state.clone(), app.settings.clone()).await
+}
+
+/// Serves `state` (another instance, say) on a free port of its own.
+pub async fn serve_state(state: web::Data<AppState>, settings: Settings) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = shelf::startup::Application::serve(listener, state, settings).unwrap();
+    let port = server.port();
+    actix_web::rt::spawn(server.run_until_stopped());
+    port
+}
+
+pub async fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> RawResponse {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    request_with(port, method, path, &auth, body).await
+}
+
+/// A request with extra header lines (each ending in `\r\n`), on a fresh
+/// connection.
+pub async fn request_with(port: u16, method: &str, path: &str, headers: &str, body: Option<Value>) -> RawResponse {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(&mut stream).await
+}
+
+/// One request per entry, all at once: every connection is opened first,
+/// then every request is written before any answer is read, and the
+/// answers are read concurrently. For attacks where concurrency is the
+/// point (a check-then-act raced by many clients).
+pub async fn at_once(port: u16, requests: Vec<String>) -> Vec<RawResponse> {
+    let mut streams = Vec::with_capacity(requests.len());
+    for _ in &requests {
+        streams.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .zip(requests)
+        .map(|(mut stream, request)| {
+            actix_web::rt::spawn(async move {
+                stream.write_all(request.as_bytes()).await.unwrap();
+                read_response(&mut stream).await
+            })
+        })
+        .collect();
+    futures_util::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+}
+
+/// A JSON POST as raw HTTP/1.1, with extra header lines (each ending in
+/// `\r\n`).
+pub fn raw_post(path: &str, headers: &str, body: &Value) -> String {
+    let body = body.to_string();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// How many of `responses` have each status, as (status, count) sorted.
+pub fn status_counts(responses: &[RawResponse]) -> Vec<(u16, usize)> {
+    let mut counts: Vec<(u16, usize)> = Vec::new();
+    for response in responses {
+        match counts.iter_mut().find(|(status, _)| *status == response.status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((response.status, 1)),
+        }
+    }
+    counts.sort();
+    counts
 }
 
 /// A header that must be there, as text.

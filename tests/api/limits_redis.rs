@@ -493,3 +493,41 @@ async fn a_password_change_or_a_revocation_on_one_instance_holds_on_another_at_o
     assert_eq!(app.post("/api/token/revoke", Some(&access), serde_json::json!({})).await.status, 204);
     assert!(refused_soon(access).await, "the revoked session still works on the other instance");
 }
+
+#[actix_web::test]
+async fn the_lockout_holds_for_concurrent_attempts_spread_over_instances_sharing_redis() {
+    if !local_redis("the_lockout_holds_for_concurrent_attempts_spread_over_instances_sharing_redis") {
+        return;
+    }
+    let prefix = Prefix::new(REDIS_PORT);
+    let url = prefix.redis_url();
+    let shared = [
+        ("SHELF_REDIS_URL", url.as_str()),
+        ("SHELF_REDIS_PREFIX", prefix.as_str()),
+        ("SHELF_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let app = TestApp::spawn_with(&shared).await;
+    let (other, other_settings) = app.sibling_state(&shared);
+    let ports = [crate::helpers::serve(&app).await, crate::helpers::serve_state(other, other_settings).await];
+    // Fifteen wrong passwords for one username from fifteen clients, at
+    // once, spread over both instances.
+    let responses = futures_util::future::join_all(ports.iter().enumerate().map(|(i, port)| {
+        let attempts = (0..15)
+            .filter(|n| n % 2 == i)
+            .map(|n| {
+                crate::helpers::raw_post(
+                    "/api/token",
+                    &format!("X-Forwarded-For: 198.51.100.{n}\r\n"),
+                    &serde_json::json!({"username": "admin", "password": format!("wrong {n}!")}),
+                )
+            })
+            .collect();
+        crate::helpers::at_once(*port, attempts)
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    assert_eq!(crate::helpers::status_counts(&responses), [(401, 5), (429, 10)]);
+    assert!(prefix.keys().iter().any(|k| k.contains("login_failures")), "{:?}", prefix.keys());
+}

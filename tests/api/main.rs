@@ -18,6 +18,7 @@ mod import;
 mod library;
 mod limits;
 mod limits_redis;
+mod lockout;
 mod login;
 mod ops;
 mod search;

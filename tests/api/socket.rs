@@ -5,59 +5,11 @@ use std::net::TcpListener;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{ADMIN_PASSWORD, RawResponse, TestApp};
-
-/// Reads one HTTP/1.1 response with a Content-Length body.
-async fn read_response(stream: &mut TcpStream) -> RawResponse {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let header_end = loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed before a response");
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let (status, headers) = RawResponse::parse_head(&buffer[..header_end]).expect("an HTTP response head");
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or(0);
-    let mut body = buffer[header_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed mid-body");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    RawResponse { status, headers, body }
-}
-
-async fn serve(app: &TestApp) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = shelf::startup::Application::serve(listener, app.state.clone(), app.settings.clone()).unwrap();
-    let port = server.port();
-    actix_web::rt::spawn(server.run_until_stopped());
-    port
-}
-
-async fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> RawResponse {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    read_response(&mut stream).await
-}
+use crate::helpers::{ADMIN_PASSWORD, TestApp, read_response, request, serve};
 
 #[actix_web::test]
 async fn an_oversized_body_gets_413_and_the_connection_stays_usable() {
