@@ -23,7 +23,7 @@ use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
 use crate::security::SecurityEvents;
-use crate::sessions::SessionCookies;
+use crate::sessions::{Lifetimes, SessionCookies};
 use crate::settings::{Secret, Settings};
 use crate::{accounts, api, books, limits, openapi, ops, secrets};
 
@@ -36,9 +36,8 @@ pub struct AppState {
     pub events: SecurityEvents,
     pub cookies: SessionCookies,
     pub proxies: Proxies,
-    pub refresh_token_ttl: std::time::Duration,
+    pub lifetimes: Lifetimes,
     pub request_body_timeout: std::time::Duration,
-    pub session_ttl: std::time::Duration,
     pub limiter: RateLimiter,
     pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
@@ -56,9 +55,12 @@ impl AppState {
             auth_cache: auth_cache(settings)?,
             cookies: SessionCookies { secure: settings.cookie_secure },
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
-            refresh_token_ttl: settings.refresh_token_ttl,
+            lifetimes: Lifetimes {
+                refresh_token: settings.refresh_token_ttl,
+                cookie_session: settings.session_ttl,
+                max_age: settings.session_max_age,
+            },
             request_body_timeout: settings.request_body_timeout,
-            session_ttl: settings.session_ttl,
             limiter: rate_limiter(settings)?,
             catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),

@@ -4,9 +4,11 @@
 //!
 //! Entries live `TTL` (10 s). The instance that changes something (a
 //! password, a role, a deleted user, a revoked session) updates its own
-//! entry at once; other instances see the change when their entry expires.
-//! That is the staleness bound: 10 seconds across instances, none on the
-//! instance that made the change.
+//! entry at once; other instances drop theirs when the change reaches them
+//! through Redis, or see it when their entry expires. That is the
+//! staleness bound: 10 seconds across instances without Redis, none on the
+//! instance that made the change. An answer read before a change is never
+//! cached over it (see [`TtlCache`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,35 +27,55 @@ const SWEEP_AT: usize = 10_000;
 
 /// A map whose entries expire; negative answers (`None`) are cached too, so
 /// a flood of tokens for a deleted user does not reach the database.
+///
+/// Every value is stored with the moment it was read, and a value read
+/// before the latest change is never stored: a load (or a sign-in) that
+/// read the database before a demotion, a password change or a revocation
+/// finished cannot put the old answer back after that change updated or
+/// dropped entries. (A drop holds back every older read, not only the
+/// dropped keys': such reads are simply not cached, and are loaded again.)
 pub struct TtlCache<K, V> {
-    entries: RwLock<HashMap<K, (V, Instant)>>,
+    inner: RwLock<Inner<K, V>>,
+}
+
+struct Inner<K, V> {
+    /// Each value with the moment it was read.
+    entries: HashMap<K, (V, Instant)>,
+    /// When entries were last dropped because something changed.
+    forgotten_at: Option<Instant>,
 }
 
 impl<K, V> Default for TtlCache<K, V> {
     fn default() -> Self {
-        Self { entries: RwLock::new(HashMap::new()) }
+        Self { inner: RwLock::new(Inner { entries: HashMap::new(), forgotten_at: None }) }
     }
 }
 
 impl<K: Eq + Hash + Clone + Send + 'static, V: Clone + Send + 'static> TtlCache<K, V> {
     pub fn get(&self, key: &K) -> Option<V> {
-        let entries = self.entries.read().ok()?;
-        entries.get(key).filter(|(_, at)| at.elapsed() < TTL).map(|(value, _)| value.clone())
+        let inner = self.inner.read().ok()?;
+        inner.entries.get(key).filter(|(_, read_at)| read_at.elapsed() < TTL).map(|(value, _)| value.clone())
     }
 
-    pub fn put(&self, key: K, value: V) {
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= SWEEP_AT {
-                entries.retain(|_, (_, at)| at.elapsed() < TTL);
-            }
-            entries.insert(key, (value, Instant::now()));
+    /// Stores `value` as read at `read_at`, unless something newer is known:
+    /// a value of the key read later, or a change since `read_at`.
+    pub fn put(&self, key: K, value: V, read_at: Instant) {
+        let Ok(mut inner) = self.inner.write() else { return };
+        let newer = inner.entries.get(&key).is_some_and(|(_, at)| *at > read_at);
+        if newer || inner.forgotten_at.is_some_and(|at| at > read_at) {
+            return;
         }
+        if inner.entries.len() >= SWEEP_AT {
+            inner.entries.retain(|_, (_, at)| at.elapsed() < TTL);
+        }
+        inner.entries.insert(key, (value, read_at));
     }
 
+    /// Drops the matching entries, and holds back every value read before now.
     pub fn forget_where(&self, mut matches: impl FnMut(&K, &V) -> bool) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|k, (v, _)| !matches(k, v));
-        }
+        let Ok(mut inner) = self.inner.write() else { return };
+        inner.entries.retain(|k, (v, _)| !matches(k, v));
+        inner.forgotten_at = Some(Instant::now());
     }
 
     /// The cached value, or `load` run on the blocking pool and remembered.
@@ -64,8 +86,9 @@ impl<K: Eq + Hash + Clone + Send + 'static, V: Clone + Send + 'static> TtlCache<
         if let Some(value) = self.get(&key) {
             return Ok(value);
         }
+        let read_at = Instant::now();
         let value = db::run(pool, load).await?;
-        self.put(key, value.clone());
+        self.put(key, value.clone(), read_at);
         Ok(value)
     }
 }
@@ -114,7 +137,8 @@ impl AuthCache {
     /// what it knows of the user and their sessions. `now` is what this
     /// instance knows already (`None`: the user is gone).
     pub fn user_changed(&self, user_id: i64, now: Option<CurrentUser>) {
-        self.users.put(user_id, now);
+        self.users.forget_where(|id, _| *id == user_id);
+        self.users.put(user_id, now, Instant::now());
         self.forget_sessions(|s| s.user_id == user_id);
         self.publish(super::invalidation::Change::User(user_id));
     }
@@ -151,8 +175,10 @@ impl AuthCache {
         self.users.get_or_load(pool, user_id, move |conn| Ok(load_user(conn, user_id)?)).await
     }
 
-    pub fn remember_user(&self, user_id: i64, value: Option<CurrentUser>) {
-        self.users.put(user_id, value);
+    /// A user's credentials as read at `read_at` (by a sign-in), kept only
+    /// if nothing changed the user since.
+    pub fn remember_user(&self, user_id: i64, value: Option<CurrentUser>, read_at: Instant) {
+        self.users.put(user_id, value, read_at);
     }
 
     pub async fn session(&self, pool: &DbPool, session_id: i64) -> Result<Option<SessionState>, ApiError> {
@@ -205,4 +231,32 @@ fn load_cookie_session(conn: &mut db::DbConnection, secret_hash: &str) -> QueryR
         .first(conn)
         .optional()
         .map(|row| row.map(to_state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_read_before_a_change_is_not_cached_over_it() {
+        let cache: TtlCache<i64, &str> = TtlCache::default();
+        let read_before = Instant::now();
+        // A change lands while the old value is in flight.
+        cache.forget_where(|_, _| true);
+        cache.put(1, "admin (stale)", read_before);
+        assert_eq!(cache.get(&1), None);
+        // A value read after the change is cached.
+        cache.put(1, "user", Instant::now());
+        assert_eq!(cache.get(&1), Some("user"));
+    }
+
+    #[test]
+    fn an_older_read_never_replaces_a_newer_one() {
+        let cache: TtlCache<i64, &str> = TtlCache::default();
+        let older = Instant::now();
+        let newer = Instant::now();
+        cache.put(1, "new", newer);
+        cache.put(1, "old", older);
+        assert_eq!(cache.get(&1), Some("new"));
+    }
 }

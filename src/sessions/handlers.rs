@@ -1,5 +1,7 @@
 //! Token and cookie-session routes.
 
+use std::time::Instant;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use super::{Kind, Rotation};
 use crate::accounts::Credentials;
 use crate::auth::cache::CurrentUser;
 use crate::auth::jwt::Subject;
-use crate::auth::{Caller, Principal, Role, Via, csrf, rules};
+use crate::auth::{Caller, Principal, Via, csrf, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ValidJson;
@@ -36,9 +38,14 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[validate(length(min = 1, max = 256, message = "length must be 1 to 256"))]
+    /// A refresh token from `/api/token` or an earlier refresh. Any string
+    /// that is not a live refresh token (spent, expired, unknown,
+    /// malformed, an access token) is a 401 `invalid_refresh_token`.
     pub refresh_token: String,
 }
+
+/// Longer than any refresh token this server issues: refused unread.
+const MAX_REFRESH_TOKEN_LEN: usize = 256;
 
 /// The optional body of `/api/token/revoke`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -71,18 +78,27 @@ fn token_pair(state: &AppState, subject: Subject<'_>, refresh_token: String) -> 
     }))
 }
 
-/// A checked password sign-in; the user's current credentials are cached
-/// at once, so the first request with the new credential needs no lookup.
+/// A checked password sign-in that starts a session. The user's current
+/// credentials are cached at once, so the first request with the new
+/// credential needs no lookup, but only if nothing changed them meanwhile.
 async fn sign_in(
     state: &AppState,
     context: &EventContext,
     credentials: Credentials,
     purpose: Purpose,
-) -> Result<(i64, Role, i64), ApiError> {
+    kind: Kind,
+    secret_hash: Option<String>,
+) -> Result<super::Started, ApiError> {
     let user = login::check_password(state, context, credentials, purpose).await?;
-    let role = Role::parse(&user.role).unwrap_or(Role::User);
-    state.auth_cache.remember_user(user.id, Some(CurrentUser { token_version: user.token_version, role }));
-    Ok((user.id, role, user.token_version))
+    let (user_id, checked_version, lifetimes) = (user.id, user.token_version, state.lifetimes);
+    let read_at = Instant::now();
+    let started = db::run(&state.pool, move |conn| {
+        super::start(conn, user_id, checked_version, kind, secret_hash.as_deref(), lifetimes)
+    })
+    .await?;
+    let current = CurrentUser { token_version: started.token_version, role: started.role };
+    state.auth_cache.remember_user(user_id, Some(current), read_at);
+    Ok(started)
 }
 
 /// Exchange a username and password for an access token and a refresh token.
@@ -107,16 +123,15 @@ pub async fn issue_token(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, role, version) = sign_in(&state, &context, body, Purpose::Token).await?;
-    let ttl = state.refresh_token_ttl;
-    let (session_id, refresh_token) = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let session_id = super::create(conn, user_id, Kind::Token, version, ttl, None)?;
-            Ok((session_id, super::issue_refresh_token(conn, session_id, ttl)?))
-        })
-    })
-    .await?;
-    let subject = Subject { user_id, role: role.as_str(), token_version: version, session_id };
+    let started = sign_in(&state, &context, body, Purpose::Token, Kind::Token, None).await?;
+    let subject = Subject {
+        user_id: started.user_id,
+        role: started.role.as_str(),
+        token_version: started.token_version,
+        session_id: started.session_id,
+    };
+    let refresh_token =
+        started.refresh_token.ok_or_else(|| ApiError::internal("a token session without a refresh token"))?;
     token_pair(&state, subject, refresh_token)
 }
 
@@ -129,8 +144,8 @@ pub async fn issue_token(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
-        (status = 400, description = "Malformed body", body = ErrorEnvelope),
-        (status = 401, description = "Unknown, expired, spent or revoked (`invalid_refresh_token`)", body = ErrorEnvelope),
+        (status = 400, description = "Malformed body: not JSON, or no `refresh_token` string", body = ErrorEnvelope),
+        (status = 401, description = "Not a live refresh token: unknown, malformed, expired, spent, revoked, past the session's maximum age, or an access token (`invalid_refresh_token`)", body = ErrorEnvelope),
     )
 )]
 #[post("/api/token/refresh")]
@@ -139,8 +154,11 @@ pub async fn refresh(
     context: EventContext,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ttl = state.refresh_token_ttl;
-    let rotation = db::run(&state.pool, move |conn| super::rotate(conn, &body.refresh_token, ttl)).await?;
+    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
+        return Err(invalid_refresh_token());
+    }
+    let lifetimes = state.lifetimes;
+    let rotation = db::run(&state.pool, move |conn| super::rotate(conn, &body.refresh_token, lifetimes)).await?;
     match rotation {
         Rotation::Rotated { user_id, role, token_version, session_id, refresh_token } => {
             state.events.record(&context, Event::TokenRefreshed, Some(user_id), json!({"session_id": session_id}));
@@ -238,14 +256,11 @@ pub async fn create_session(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, _, version) = sign_in(&state, &context, body, Purpose::Session).await?;
     let secret = secrets::new_credential();
     let hash = secrets::sha256_hex(&secret);
-    let ttl = state.session_ttl;
-    db::run(&state.pool, move |conn| Ok(super::create(conn, user_id, Kind::Cookie, version, ttl, Some(&hash))?))
-        .await?;
+    let started = sign_in(&state, &context, body, Purpose::Session, Kind::Cookie, Some(hash)).await?;
     let csrf_token = csrf::token_for(&secret);
-    let expires_in = crate::time::seconds(ttl);
+    let expires_in = (started.expires_at - db::now()).max(0);
     let mut response = secret_response(StatusCode::OK);
     for cookie in state.cookies.issue(secret, csrf_token.clone(), expires_in) {
         response.cookie(cookie);

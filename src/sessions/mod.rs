@@ -32,8 +32,66 @@ impl Kind {
     }
 }
 
+/// A session just started, with what its credentials carry.
+#[derive(Debug)]
+pub struct Started {
+    pub user_id: i64,
+    pub role: Role,
+    pub token_version: i64,
+    pub session_id: i64,
+    /// Token sessions: the first refresh token of the family.
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Starts a session for a user whose password was just checked against
+/// the account as it stood at `checked_version`. The account is read again
+/// here, in the transaction that writes the session: if a password or role
+/// change (or a deletion) landed since, the check no longer speaks for the
+/// account and nothing starts; otherwise the session carries the role and
+/// version read now, never older ones.
+pub fn start(
+    conn: &mut DbConnection,
+    user_id: i64,
+    checked_version: i64,
+    kind: Kind,
+    secret_hash: Option<&str>,
+    lifetimes: Lifetimes,
+) -> Result<Started, ApiError> {
+    db::write_transaction(conn, |conn| {
+        let current: Option<(String, i64)> =
+            users::table.find(user_id).select((users::role, users::token_version)).first(conn).optional()?;
+        let Some((role, token_version)) = current.filter(|(_, version)| *version == checked_version) else {
+            return Err(ApiError::invalid_credentials());
+        };
+        let ttl = match kind {
+            Kind::Token => lifetimes.refresh_token,
+            Kind::Cookie => lifetimes.cookie_session,
+        }
+        .min(lifetimes.max_age);
+        let session_id = create(conn, user_id, kind, token_version, ttl, secret_hash)?;
+        let now = db::now();
+        let refresh_token = match kind {
+            Kind::Token => {
+                Some(issue_refresh_token(conn, session_id, lifetimes.refresh_token, lifetimes.ends_at(now))?)
+            }
+            Kind::Cookie => None,
+        };
+        let role = Role::parse(&role).unwrap_or(Role::User);
+        Ok(Started {
+            user_id,
+            role,
+            token_version,
+            session_id,
+            refresh_token,
+            expires_at: now.saturating_add(seconds(ttl)),
+        })
+    })
+}
+
 /// Starts a session; returns its id.
-pub fn create(
+fn create(
     conn: &mut DbConnection,
     user_id: i64,
     kind: Kind,
@@ -54,10 +112,16 @@ pub fn create(
 }
 
 /// A new refresh token in `session_id`'s family; only its hash is stored.
-pub fn issue_refresh_token(conn: &mut DbConnection, session_id: i64, ttl: Duration) -> QueryResult<String> {
+/// It lives `ttl`, but never past `ends_at`, the end of the family.
+pub fn issue_refresh_token(
+    conn: &mut DbConnection,
+    session_id: i64,
+    ttl: Duration,
+    ends_at: i64,
+) -> QueryResult<String> {
     let token = secrets::new_credential();
     let now = db::now();
-    let expires_at = now.saturating_add(seconds(ttl));
+    let expires_at = now.saturating_add(seconds(ttl)).min(ends_at);
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::session_id.eq(session_id),
@@ -88,6 +152,7 @@ struct PresentedToken {
     spent_at: Option<i64>,
     expires_at: i64,
     session_id: i64,
+    session_created_at: i64,
     session_version: i64,
     revoked_at: Option<i64>,
     user_id: i64,
@@ -95,10 +160,27 @@ struct PresentedToken {
     version: i64,
 }
 
+/// How long token families and cookie sessions may last, from sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub refresh_token: Duration,
+    pub cookie_session: Duration,
+    /// However often a family is refreshed, it ends this long after its
+    /// sign-in (`SHELF_SESSION_MAX_AGE`).
+    pub max_age: Duration,
+}
+
+impl Lifetimes {
+    /// When a session that started at `created_at` ends at the latest.
+    pub fn ends_at(&self, created_at: i64) -> i64 {
+        created_at.saturating_add(seconds(self.max_age))
+    }
+}
+
 /// Spends `presented` and issues its successor, atomically: of two
 /// concurrent uses of one token, exactly one rotates and the other counts
-/// as reuse.
-pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result<Rotation, ApiError> {
+/// as reuse. A family past its maximum age is over, however fresh the token.
+pub fn rotate(conn: &mut DbConnection, presented: &str, lifetimes: Lifetimes) -> Result<Rotation, ApiError> {
     let hash = secrets::sha256_hex(presented);
     db::write_transaction(conn, |conn| {
         let found: Option<PresentedToken> = refresh_tokens::table
@@ -109,6 +191,7 @@ pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result
                 refresh_tokens::spent_at,
                 refresh_tokens::expires_at,
                 sessions::id,
+                sessions::created_at,
                 sessions::token_version,
                 sessions::revoked_at,
                 users::id,
@@ -122,6 +205,7 @@ pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result
             spent_at,
             expires_at,
             session_id,
+            session_created_at,
             session_version,
             revoked_at,
             user_id,
@@ -139,7 +223,8 @@ pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result
             revoke(conn, session_id)?;
             return Ok(Rotation::Reused { user_id, session_id });
         }
-        if expires_at <= now {
+        let ends_at = lifetimes.ends_at(session_created_at);
+        if expires_at <= now || ends_at <= now {
             return Ok(Rotation::Invalid);
         }
         let spent = diesel::update(refresh_tokens::table.find(token_id).filter(refresh_tokens::spent_at.is_null()))
@@ -149,7 +234,7 @@ pub fn rotate(conn: &mut DbConnection, presented: &str, ttl: Duration) -> Result
             revoke(conn, session_id)?;
             return Ok(Rotation::Reused { user_id, session_id });
         }
-        let refresh_token = issue_refresh_token(conn, session_id, ttl)?;
+        let refresh_token = issue_refresh_token(conn, session_id, lifetimes.refresh_token, ends_at)?;
         Ok(Rotation::Rotated {
             user_id,
             role: Role::parse(&role).unwrap_or(Role::User),

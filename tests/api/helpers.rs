@@ -392,6 +392,13 @@ pub async fn request_with(port: u16, method: &str, path: &str, headers: &str, bo
 /// answers are read concurrently. For attacks where concurrency is the
 /// point (a check-then-act raced by many clients).
 pub async fn at_once(port: u16, requests: Vec<String>) -> Vec<RawResponse> {
+    staggered(port, requests.into_iter().map(|r| (Duration::ZERO, r)).collect()).await
+}
+
+/// Like [`at_once`], with each request written after its own delay from
+/// the common start, to land one request inside another's critical
+/// window.
+pub async fn staggered(port: u16, requests: Vec<(Duration, String)>) -> Vec<RawResponse> {
     let mut streams = Vec::with_capacity(requests.len());
     for _ in &requests {
         streams.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
@@ -399,8 +406,11 @@ pub async fn at_once(port: u16, requests: Vec<String>) -> Vec<RawResponse> {
     let tasks: Vec<_> = streams
         .into_iter()
         .zip(requests)
-        .map(|(mut stream, request)| {
+        .map(|(mut stream, (delay, request))| {
             actix_web::rt::spawn(async move {
+                if !delay.is_zero() {
+                    actix_web::rt::time::sleep(delay).await;
+                }
                 stream.write_all(request.as_bytes()).await.unwrap();
                 read_response(&mut stream).await
             })

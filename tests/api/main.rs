@@ -21,6 +21,7 @@ mod limits_redis;
 mod lockout;
 mod login;
 mod ops;
+mod races;
 mod search;
 mod sessions;
 mod socket;
