@@ -4,13 +4,13 @@
 
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::web::{Json, JsonConfig, PathConfig, PayloadConfig, Query, QueryConfig};
+use actix_web::web::{Json, JsonConfig, PathConfig, PayloadConfig, QueryConfig};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldProblem};
 
 /// The contract's body limit.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -24,12 +24,72 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = Json::<T>::from_request(req, payload);
+        // Parsed as a JSON value first (actix checks the content type and
+        // the size), then into `T` with the path of every problem, so a
+        // wrong type or value names its field like any validation failure.
+        let body = Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
             let Json(value) = body.await?;
-            value.validate().map_err(ApiError::from)?;
-            Ok(Self(value))
+            Ok(Self(typed(value)?))
         })
+    }
+}
+
+/// `value` as a `T` that passed its rules; every problem names its field.
+fn typed<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, ApiError> {
+    // serde would also read a struct from an array, by position.
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldProblem {
+            field: "body".into(),
+            message: "must be a JSON object".into(),
+        }]));
+    }
+    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| field_problem(e.path(), e.inner()))?;
+    typed.validate()?;
+    Ok(typed)
+}
+
+/// One misfit field as a validation failure: the field's path, and what
+/// it must be, in words (serde's own message without its position).
+fn field_problem(path: &serde_path_to_error::Path, error: &impl std::fmt::Display) -> ApiError {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    let quoted =
+        |text: &str, prefix: &str| text.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned);
+    let at = path.to_string();
+    let under = |name: &str| if at == "." || at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
+    let (field, message) = if let Some(name) = quoted(message, "missing field `") {
+        (under(&name), "is required".to_owned())
+    } else if let Some(name) = quoted(message, "unknown field `") {
+        // The path already ends at the unknown key.
+        let field = if at.ends_with(name.as_str()) { at.clone() } else { under(&name) };
+        (field, "is not a field of this request".to_owned())
+    } else if let Some((_, expected)) =
+        message.split_once("unknown variant `").and_then(|(_, rest)| rest.split_once(", expected "))
+    {
+        (at, format!("must be one of {}", expected.replace('`', "").replace(" or ", ", ").replace("one of ", "")))
+    } else if let Some((_, expected)) = message.split_once(", expected ") {
+        (at, format!("must be {}", describe_expected(expected)))
+    } else if message.contains("integer") || message.contains("invalid digit") || message.contains("too large") {
+        // A query value that does not parse as the whole number it must be.
+        (at, "must be a whole number".to_owned())
+    } else if message.contains("float") {
+        (at, "must be a number".to_owned())
+    } else {
+        (at, message.to_owned())
+    };
+    let field = if field.is_empty() || field == "." { "body".to_owned() } else { field };
+    ApiError::Validation(vec![FieldProblem { field, message }])
+}
+
+/// serde's name of an expected type, as a client would say it.
+fn describe_expected(expected: &str) -> String {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "isize" | "usize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" | "a string" | "a sequence" | "a map" => expected.to_owned(),
+        other if other.starts_with("struct ") => "an object".into(),
+        other => other.to_owned(),
     }
 }
 
@@ -41,12 +101,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidQuery<T> {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let result = Query::<T>::from_request(req, payload).into_inner().and_then(|Query(value)| {
-            value.validate().map_err(ApiError::from)?;
-            Ok(Self(value))
-        });
-        std::future::ready(result)
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(typed_query(req.query_string()).map(Self).map_err(actix_web::Error::from))
     }
 }
 
@@ -59,6 +115,15 @@ pub fn json_config() -> JsonConfig {
 
 pub fn payload_config() -> PayloadConfig {
     PayloadConfig::new(MAX_BODY_BYTES)
+}
+
+/// A query string as a `T` that passed its rules; every problem names its
+/// parameter.
+fn typed_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let typed: T = serde_path_to_error::deserialize(deserializer).map_err(|e| field_problem(e.path(), e.inner()))?;
+    typed.validate()?;
+    Ok(typed)
 }
 
 pub fn query_config() -> QueryConfig {
@@ -112,15 +177,9 @@ pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let value: T = serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
-        } else {
-            ApiError::bad_request("invalid_json", format!("Malformed JSON: {e}"))
-        }
-    })?;
-    value.validate()?;
-    Ok(Some(value))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("Malformed JSON: {e}")))?;
+    typed(value).map(Some)
 }
 
 /// For names, titles and search text: no control characters at all (a NUL

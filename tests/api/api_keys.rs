@@ -258,7 +258,8 @@ async fn key_requests_that_break_the_rules_are_400_and_create_nothing() {
         json!({"name": "sync"}),
         json!({"scopes": ["books:read"]}),
     ] {
-        create_key(&app, &token, body.clone()).await.assert_error(400, "invalid_body");
+        let error = create_key(&app, &token, body.clone()).await.assert_error(400, "validation_failed");
+        assert!(error["details"][0]["field"].as_str().is_some_and(|f| !f.is_empty()), "{body}: {error}");
     }
     assert!(listed(&app, &token).await.is_empty(), "a refused request created a key");
 

@@ -78,7 +78,8 @@ async fn paging_and_sorting_limits_are_enforced() {
             app.get(&format!("/api/v1/books?{query}"), Some(&token)).await.assert_error(400, "validation_failed");
         assert!(error["details"].as_array().is_some_and(|d| !d.is_empty()), "{query}");
     }
-    app.get("/api/v1/books?page=abc", Some(&token)).await.assert_error(400, "invalid_query");
+    let error = app.get("/api/v1/books?page=abc", Some(&token)).await.assert_error(400, "validation_failed");
+    assert_eq!(error["details"], json!([{"field": "page", "message": "must be a whole number"}]));
     let error = app.get("/api/v1/books?sortColumn=id", Some(&token)).await.assert_error(400, "invalid_sort_column");
     assert_eq!(error["message"], "Invalid sort column");
     let error = app.get("/api/v1/books?sortOrder=up", Some(&token)).await.assert_error(400, "invalid_sort_order");
@@ -123,14 +124,20 @@ async fn every_validation_rule_rejects_and_changes_nothing() {
         let error = app.post("/api/v1/books", Some(&admin), body).await.assert_error(400, "validation_failed");
         assert_eq!(error["details"][0]["field"], field, "{error}");
     }
-    for (field, value) in [("rating", json!("five")), ("published_year", json!(1.5)), ("title", json!(42))] {
+    for (field, value, message) in [
+        ("rating", json!("five"), "must be a number"),
+        ("published_year", json!(1.5), "must be a whole number"),
+        ("title", json!(42), "must be a string"),
+    ] {
         let mut body = dune();
         body[field] = value;
-        app.post("/api/v1/books", Some(&admin), body).await.assert_error(400, "invalid_body");
+        let error = app.post("/api/v1/books", Some(&admin), body).await.assert_error(400, "validation_failed");
+        assert_eq!(error["details"], json!([{"field": field, "message": message}]));
     }
     let mut smuggled = dune();
     smuggled["id"] = json!(77);
-    app.post("/api/v1/books", Some(&admin), smuggled).await.assert_error(400, "invalid_body");
+    let error = app.post("/api/v1/books", Some(&admin), smuggled).await.assert_error(400, "validation_failed");
+    assert_eq!(error["details"], json!([{"field": "id", "message": "is not a field of this request"}]));
     assert_eq!(app.get("/api/v1/books", Some(&admin)).await.json()["total"], 0);
 }
 

@@ -37,7 +37,8 @@ async fn malformed_json_wrong_type_and_empty_bodies_are_400_or_415() {
     };
     app.send(post("{\"tag\": ", Some("application/json"))).await.assert_error(400, "invalid_json");
     app.send(post("", Some("application/json"))).await.assert_error(400, "invalid_json");
-    app.send(post("[1,2]", Some("application/json"))).await.assert_error(400, "invalid_body");
+    let error = app.send(post("[1,2]", Some("application/json"))).await.assert_error(400, "validation_failed");
+    assert_eq!(error["details"], serde_json::json!([{"field": "body", "message": "must be a JSON object"}]));
     app.send(post("{\"tag\":\"a\",\"book_id\":1}", Some("text/plain")))
         .await
         .assert_error(415, "unsupported_media_type");

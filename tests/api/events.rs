@@ -653,9 +653,9 @@ async fn the_admin_route_filters_pages_newest_first_and_rejects_bad_queries_and_
         ("limit=501", "validation_failed", Some("limit")),
         ("type=not_a_type", "validation_failed", Some("type")),
         ("since=yesterday", "validation_failed", Some("since")),
-        ("user_id=abc", "invalid_query", None),
-        ("limit=abc", "invalid_query", None),
-        ("unknown=1", "invalid_query", None),
+        ("user_id=abc", "validation_failed", Some("user_id")),
+        ("limit=abc", "validation_failed", Some("limit")),
+        ("unknown=1", "validation_failed", Some("unknown")),
     ] {
         let error = list(&app, Some(&admin), query).await.assert_error(400, code);
         if let Some(field) = field {

@@ -78,7 +78,8 @@ async fn bad_search_parameters_get_the_contract_messages() {
     assert_eq!(error["details"][0]["field"], "q");
     assert_eq!(app.get(&format!("/api/v1/search?q={}", "q".repeat(200)), None).await.status, 200);
     app.get("/api/v1/search?per_page=1000", None).await.assert_error(400, "validation_failed");
-    app.get("/api/v1/search?page=-1", None).await.assert_error(400, "invalid_query");
+    let error = app.get("/api/v1/search?page=-1", None).await.assert_error(400, "validation_failed");
+    assert_eq!(error["details"][0]["field"], "page");
 }
 
 #[actix_web::test]

@@ -91,12 +91,68 @@ async fn concurrent_refreshes_of_one_token_rotate_at_most_once() {
 #[actix_web::test]
 async fn unknown_or_malformed_refresh_tokens_are_refused() {
     let app = TestApp::spawn().await;
-    refresh(&app, "not-a-token").await.assert_error(401, "invalid_refresh_token");
-    app.post("/api/token/refresh", None, json!({"refresh_token": ""})).await.assert_error(400, "validation_failed");
-    app.post("/api/token/refresh", None, json!({})).await.assert_error(400, "invalid_body");
+    // Anything that is not a live refresh token is the 401 a client's
+    // "sign in again" branch expects, never a 400.
+    for token in ["not-a-token", "", " ", &"x".repeat(5000), "shelf_0123456789abcdef_secret"] {
+        refresh(&app, token).await.assert_error(401, "invalid_refresh_token");
+    }
     // An access token is not a refresh token.
     let pair = app.token_pair("admin", ADMIN_PASSWORD).await;
-    refresh(&app, &field(&pair, "access_token")).await.assert_error(400, "validation_failed");
+    refresh(&app, &field(&pair, "access_token")).await.assert_error(401, "invalid_refresh_token");
+    // A body without the field is still malformed.
+    app.post("/api/token/refresh", None, json!({})).await.assert_error(400, "validation_failed");
+}
+
+/// Moves every session's start `seconds` into the past.
+async fn backdate_sessions(app: &TestApp, seconds: i64) {
+    shelf::db::run(&app.pool, move |conn| {
+        use diesel::prelude::*;
+        use shelf::db::schema::sessions;
+        diesel::update(sessions::table).set(sessions::created_at.eq(sessions::created_at - seconds)).execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_refresh_family_ends_at_the_maximum_age_however_often_it_is_refreshed() {
+    let app = TestApp::spawn().await;
+    let mut pair = app.token_pair("admin", ADMIN_PASSWORD).await;
+    for _ in 0..3 {
+        let next = refresh(&app, &field(&pair, "refresh_token")).await;
+        assert_eq!(next.status, 200);
+        pair = next.json();
+    }
+    // The family was signed in to 90 days (the default maximum) ago.
+    backdate_sessions(&app, 90 * 86_400).await;
+    refresh(&app, &field(&pair, "refresh_token")).await.assert_error(401, "invalid_refresh_token");
+}
+
+#[actix_web::test]
+async fn refresh_tokens_never_outlive_the_family_and_cookie_sessions_never_outlive_the_maximum_age() {
+    let app = TestApp::spawn_with(&[("SHELF_SESSION_MAX_AGE", "10m"), ("SHELF_SESSION_TTL", "12h")]).await;
+    let pair = app.token_pair("admin", ADMIN_PASSWORD).await;
+    backdate_sessions(&app, 300).await;
+    let next = refresh(&app, &field(&pair, "refresh_token")).await;
+    assert_eq!(next.status, 200);
+    let latest = shelf::db::run(&app.pool, |conn| {
+        use diesel::prelude::*;
+        use shelf::db::schema::{refresh_tokens, sessions};
+        Ok(refresh_tokens::table
+            .inner_join(sessions::table)
+            .order(refresh_tokens::id.desc())
+            .select((refresh_tokens::expires_at, sessions::created_at))
+            .first::<(i64, i64)>(conn)?)
+    })
+    .await
+    .unwrap();
+    assert!(latest.0 <= latest.1 + 600, "the new refresh token expires {} s after the sign-in", latest.0 - latest.1);
+
+    let response = app.post("/api/session", None, json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
+    assert_eq!(response.status, 200);
+    assert!(response.json()["expires_in"].as_i64().unwrap() <= 600);
+    assert!(set_cookie_header(&response, SESSION_COOKIE).unwrap().contains("Max-Age=600"));
 }
 
 #[actix_web::test]
@@ -211,7 +267,11 @@ async fn admins_cannot_delete_or_demote_themselves_and_unknown_users_are_404() {
         .assert_error(409, "cannot_change_self");
     app.delete("/api/v1/users/999", Some(&admin)).await.assert_error(404, "not_found");
     app.put("/api/v1/users/999/role", Some(&admin), json!({"role": "user"})).await.assert_error(404, "not_found");
-    app.put("/api/v1/users/1/role", Some(&admin), json!({"role": "root"})).await.assert_error(400, "invalid_body");
+    let error = app
+        .put("/api/v1/users/1/role", Some(&admin), json!({"role": "root"}))
+        .await
+        .assert_error(400, "validation_failed");
+    assert_eq!(error["details"], json!([{"field": "role", "message": "must be one of user, admin"}]));
     let user = app.user_token("reader").await;
     app.delete("/api/v1/users/1", Some(&user)).await.assert_error(403, "forbidden");
     assert_eq!(app.get("/api/v1/me", Some(&admin)).await.status, 200);
