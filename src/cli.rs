@@ -160,12 +160,12 @@ fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> 
                 .iter()
                 .map(|s| Scope::parse(s.trim()).ok_or_else(|| format!("unknown scope {s:?}")))
                 .collect::<Result<Vec<_>, _>>()?;
-            let request = api_keys::NewApiKey { name, scopes, expires_in_days };
+            let request = api_keys::KeySpec { name, scopes, expires_in_days };
             request.validate().map_err(|e| format!("invalid key request: {}", ApiError::from(e).describe_fields()))?;
             api_keys::check_grantable(&request.scopes, Role::parse(&owner.role).unwrap_or(Role::User))
                 .map_err(|_| "books:write is only for keys of admins")?;
             let mut conn = pool.get()?;
-            let created = api_keys::create(&mut conn, owner.id, &request)?;
+            let created = api_keys::create(&mut conn, owner.id, &request, settings.api_keys_per_user)?;
             let details = json!({"key_id": created.view.id, "prefix": created.view.prefix, "by": "command line"});
             security::store::record_now(&mut conn, Event::ApiKeyCreated, Some(owner.id), details)?;
             println!("{}", created.key);

@@ -37,6 +37,8 @@ pub struct AppState {
     pub cookies: SessionCookies,
     pub proxies: Proxies,
     pub lifetimes: Lifetimes,
+    /// Active API keys one user may hold.
+    pub api_keys_per_user: u32,
     pub request_body_timeout: std::time::Duration,
     pub limiter: RateLimiter,
     pub catalog: PageCache,
@@ -55,6 +57,7 @@ impl AppState {
             auth_cache: auth_cache(settings)?,
             cookies: SessionCookies { secure: settings.cookie_secure },
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
+            api_keys_per_user: settings.api_keys_per_user,
             lifetimes: Lifetimes {
                 refresh_token: settings.refresh_token_ttl,
                 cookie_session: settings.session_ttl,

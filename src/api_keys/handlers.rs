@@ -8,12 +8,13 @@ use utoipa::ToSchema;
 
 use super::{ApiKeyView, CreatedApiKey, NewApiKey};
 use crate::auth::{Caller, rules};
-use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
 use crate::security::{Event, EventContext};
+use crate::sessions::login;
 use crate::startup::AppState;
+use crate::{accounts, db};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyList {
@@ -21,6 +22,9 @@ pub struct ApiKeyList {
 }
 
 /// Create an API key for the caller. The key is in this response only.
+///
+/// Needs the account's current password, like a password change: a stolen
+/// access token or cookie must not be able to mint a lasting credential.
 #[utoipa::path(
     tag = "api-keys",
     security(("bearer" = []), ("session" = [])),
@@ -28,8 +32,10 @@ pub struct ApiKeyList {
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = CreatedApiKey),
         (status = 400, description = "Invalid body", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid credentials, or a wrong `current_password` (`invalid_credentials`)", body = ErrorEnvelope),
         (status = 403, description = "An API key was used, or `books:write` asked for by a non-admin", body = ErrorEnvelope),
+        (status = 409, description = "The account already holds `SHELF_API_KEYS_PER_USER` active keys (`too_many_api_keys`)", body = ErrorEnvelope),
+        (status = 429, description = "Too many failed password checks for the account or client (`too_many_requests`)", body = ErrorEnvelope),
     )
 )]
 #[post("/api-keys")]
@@ -49,7 +55,20 @@ pub async fn create_api_key(
         return Err(denied);
     }
     let user_id = caller.user_id;
-    let created = db::run(&state.pool, move |conn| super::create(conn, user_id, &body)).await?;
+    let account = db::run(&state.pool, move |conn| Ok(accounts::find(conn, user_id)?))
+        .await?
+        .ok_or_else(ApiError::invalid_token)?;
+    let spec = body.spec();
+    let stored = account.password_hash;
+    let load = async move { Ok(Some(((), stored))) };
+    let failure = |_: Option<&()>| login::Failure {
+        event: Event::LoginFailed,
+        user_id: Some(user_id),
+        details: json!({"via": "api_key_creation", "username": account.username}),
+    };
+    login::verify_throttled(&state, &context, &account.username, body.current_password, load, failure).await?;
+    let max_active = state.api_keys_per_user;
+    let created = db::run(&state.pool, move |conn| super::create(conn, user_id, &spec, max_active)).await?;
     state.events.record(
         &context,
         Event::ApiKeyCreated,

@@ -59,24 +59,57 @@ fn validate_scopes(scopes: &[Scope]) -> Result<(), ValidationError> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewApiKey {
-    /// What the key is for, 1–100 characters.
+/// What a new key is: the part of a request the command line gives too.
+#[derive(Debug, Clone, Validate)]
+pub struct KeySpec {
     #[validate(
         length(min = 1, max = 100, message = "length must be 1 to 100"),
         custom(function = "crate::http::extract::single_line_text")
     )]
+    pub name: String,
+    #[validate(custom(function = "validate_scopes"))]
+    pub scopes: Vec<Scope>,
+    #[validate(range(min = 1, max = 3650, message = "must be 1 to 3650"))]
+    pub expires_in_days: Option<u32>,
+}
+
+/// Body of `POST /api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// What the key is for, 1–100 characters.
     #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: String,
     /// At least one; `books:write` is only for admins.
-    #[validate(custom(function = "validate_scopes"))]
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Optional, 1–3650; without it the key does not expire.
-    #[validate(range(min = 1, max = 3650, message = "must be 1 to 3650"))]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+    /// The account's password, so that a stolen access token or session
+    /// cookie cannot mint a long-lived credential. A wrong one is a 401 and
+    /// counts as a failed sign-in for the account.
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
+    pub current_password: String,
+}
+
+impl NewApiKey {
+    pub fn spec(&self) -> KeySpec {
+        KeySpec { name: self.name.clone(), scopes: self.scopes.clone(), expires_in_days: self.expires_in_days }
+    }
+}
+
+impl Validate for NewApiKey {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        let mut errors = self.spec().validate().err().unwrap_or_default();
+        if !(1..=1024).contains(&self.current_password.chars().count()) {
+            errors.add(
+                "current_password",
+                ValidationError::new("length").with_message("length must be 1 to 1024".into()),
+            );
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
 }
 
 /// A key as listed: never the key itself.
@@ -140,11 +173,47 @@ pub fn check_grantable(scopes: &[Scope], owner_role: Role) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Stores a new key for `user_id`; the result holds the key, shown once.
-pub fn create(conn: &mut DbConnection, user_id: i64, request: &NewApiKey) -> Result<CreatedApiKey, ApiError> {
+fn too_many_keys() -> ApiError {
+    ApiError::Conflict {
+        code: "too_many_api_keys",
+        message: "This account holds as many active API keys as it may; revoke one first",
+    }
+}
+
+/// Stores a new key for `user_id`, unless the user already holds
+/// `max_active` keys that are neither revoked nor expired; the result holds
+/// the key, shown once. The count and the insert are one transaction that
+/// holds the user's row (SQLite: the write lock; PostgreSQL: the row lock),
+/// so concurrent requests cannot both see room for the last key.
+pub fn create(
+    conn: &mut DbConnection,
+    user_id: i64,
+    request: &KeySpec,
+    max_active: u32,
+) -> Result<CreatedApiKey, ApiError> {
+    db::write_transaction(conn, |conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::BigInt, _>(user_id)
+                .execute(pg)?;
+        }
+        let now = db::now();
+        let active: i64 = api_keys::table
+            .filter(api_keys::user_id.eq(user_id))
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now)))
+            .count()
+            .get_result(conn)?;
+        if active >= i64::from(max_active) {
+            return Err(too_many_keys());
+        }
+        insert(conn, user_id, request, now)
+    })
+}
+
+fn insert(conn: &mut DbConnection, user_id: i64, request: &KeySpec, now: i64) -> Result<CreatedApiKey, ApiError> {
     let generated = generate();
     let scopes: Scopes = request.scopes.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let now = db::now();
     let values = (
         api_keys::user_id.eq(user_id),
         api_keys::name.eq(&request.name),

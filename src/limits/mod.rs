@@ -4,7 +4,7 @@
 //! | limit | applies to | key |
 //! |---|---|---|
 //! | `anonymous` | every route without its own limit, no valid credential | client IP (IPv6 by /64) |
-//! | `authenticated` | every route, valid credential | user id (API key id for keys) |
+//! | `authenticated` | every route, valid credential | user id (an API key's owner) |
 //! | `search` | anonymous search (replaces `anonymous`) | client IP |
 //! | `status_change` | reading-status changes (besides `authenticated`) | user id |
 //! | `login` | password sign-ins (replaces `anonymous`) | client IP |
@@ -31,7 +31,7 @@ use actix_web::http::Method;
 use ipnet::IpNet;
 use serde_json::json;
 
-use crate::auth::{Principal, Via};
+use crate::auth::Principal;
 use crate::security::{Event, EventContext, SecurityEvents};
 use crate::settings::{Limits, Quota};
 use gcra::Standing;
@@ -164,11 +164,9 @@ impl RateLimiter {
             (RouteClass::Search, None) => add("search", &self.limits.search_anonymous, self.client_key(ip)),
             (_, None) => add("anonymous", &self.limits.anonymous, self.client_key(ip)),
             (class, Some(principal)) => {
-                let caller = match principal.via {
-                    Via::ApiKey { key_id, .. } => format!("key:{key_id}"),
-                    Via::Bearer { .. } | Via::Cookie { .. } => format!("user:{}", principal.user_id),
-                };
-                add("authenticated", &self.limits.authenticated, caller);
+                // Every credential of a user, API keys included, draws on
+                // the user's one quota: more keys are not more requests.
+                add("authenticated", &self.limits.authenticated, format!("user:{}", principal.user_id));
                 if class == RouteClass::StatusChange {
                     add("status_change", &self.limits.status_change, format!("user:{}", principal.user_id));
                 }

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{
     ADMIN_PASSWORD, CSRF_COOKIE, SESSION_COOKIE, TestApp, TestResponse, USER_PASSWORD, captured_log, titles, token_of,
-    with_api_key, with_session,
+    with_api_key, with_current_password, with_session,
 };
 
 const KEYS: &str = "/api/v1/api-keys";
@@ -41,9 +41,9 @@ async fn with_key(app: &TestApp, method: &str, path: &str, body: Option<&Value>,
     app.send(with_api_key(request(method, path, body), key)).await
 }
 
-/// `POST /api/v1/api-keys` as the holder of `token`.
+/// `POST /api/v1/api-keys` as the holder of `token`, with their password.
 async fn create_key(app: &TestApp, token: &str, body: Value) -> TestResponse {
-    app.post(KEYS, Some(token), body).await
+    app.post(KEYS, Some(token), with_current_password(body, token)).await
 }
 
 /// Creates a key; its id and the full key.
@@ -117,7 +117,10 @@ async fn a_new_key_is_shown_once_in_a_response_that_is_neither_cached_nor_compre
                 .uri(KEYS)
                 .insert_header(("Authorization", format!("Bearer {token}")))
                 .insert_header(("Accept-Encoding", "gzip, br, zstd"))
-                .set_json(json!({"name": "sync", "scopes": ["library:read", "books:read"], "expires_in_days": 30})),
+                .set_json(json!({
+                    "name": "sync", "scopes": ["library:read", "books:read"], "expires_in_days": 30,
+                    "current_password": USER_PASSWORD,
+                })),
         )
         .await;
     assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
@@ -731,7 +734,11 @@ async fn a_cookie_session_manages_keys_with_its_csrf_token() {
             None => req,
         }
     };
-    let create = || TestRequest::post().uri(KEYS).set_json(json!({"name": "spa", "scopes": ["books:read"]}));
+    let create = || {
+        TestRequest::post()
+            .uri(KEYS)
+            .set_json(json!({"name": "spa", "scopes": ["books:read"], "current_password": USER_PASSWORD}))
+    };
     app.send(browser(create(), None)).await.assert_error(403, "csrf_failed");
     let created = app.send(browser(create(), Some(&csrf))).await;
     assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
@@ -744,4 +751,97 @@ async fn a_cookie_session_manages_keys_with_its_csrf_token() {
     assert_eq!(app.send(browser(TestRequest::delete().uri(&path), Some(&csrf))).await.status, 204);
     let list = app.send(browser(TestRequest::get().uri(KEYS), None)).await;
     assert_eq!(list.json()["api_keys"], json!([]));
+}
+
+#[actix_web::test]
+async fn a_stolen_token_cannot_mint_a_key_without_the_password_and_guessing_it_is_throttled() {
+    let app = TestApp::spawn().await;
+    let (_, stolen) = user(&app, "victim", Role::User).await;
+    let body = |password: Option<&str>| {
+        let mut body = json!({"name": "backdoor", "scopes": ["books:read", "library:read"]});
+        if let Some(password) = password {
+            body["current_password"] = json!(password);
+        }
+        body
+    };
+    let error = app.post(KEYS, Some(&stolen), body(None)).await.assert_error(400, "validation_failed");
+    assert_eq!(error["details"], json!([{"field": "current_password", "message": "is required"}]));
+    for n in 0..5 {
+        let guess = format!("guess number {n}");
+        app.post(KEYS, Some(&stolen), body(Some(&guess))).await.assert_error(401, "invalid_credentials");
+    }
+    // Guessing is held to the account's failure count, like signing in.
+    app.post(KEYS, Some(&stolen), body(Some(USER_PASSWORD))).await.assert_error(429, "too_many_requests");
+    assert!(listed(&app, &stolen).await.is_empty(), "no key was made");
+}
+
+#[actix_web::test]
+async fn a_user_holds_at_most_the_configured_number_of_active_keys() {
+    let app = TestApp::spawn_with(&[("SHELF_API_KEYS_PER_USER", "3")]).await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(new_key(&app, &token, &["books:read"]).await.0);
+    }
+    let refused = create_key(&app, &token, json!({"name": "fourth", "scopes": ["books:read"]})).await;
+    refused.assert_error(409, "too_many_api_keys");
+    // A revoked key frees its place; so does an expired one.
+    assert_eq!(app.delete(&format!("{KEYS}/{}", ids[0]), Some(&token)).await.status, 204);
+    new_key(&app, &token, &["books:read"]).await;
+    let expired = ids[1];
+    shelf::db::run(&app.pool, move |conn| {
+        diesel::update(api_keys::table.find(expired))
+            .set(api_keys::expires_at.eq(shelf::db::now() - 1))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    new_key(&app, &token, &["books:read"]).await;
+    create_key(&app, &token, json!({"name": "one too many", "scopes": ["books:read"]}))
+        .await
+        .assert_error(409, "too_many_api_keys");
+    // Another user has places of their own.
+    let (_, other) = user(&app, "other", Role::User).await;
+    new_key(&app, &other, &["books:read"]).await;
+}
+
+#[actix_web::test]
+async fn thirty_concurrent_key_creations_make_exactly_the_allowed_twenty_five() {
+    let app = TestApp::spawn_with(&[
+        ("SHELF_LIMIT_LOGIN_FAILURES", "1000/15m"),
+        ("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "1000/15m"),
+    ])
+    .await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    let port = crate::helpers::serve(&app).await;
+    let requests = (0..30)
+        .map(|n| {
+            crate::helpers::raw_post(
+                KEYS,
+                &format!("Authorization: Bearer {token}\r\n"),
+                &json!({"name": format!("key {n}"), "scopes": ["books:read"], "current_password": USER_PASSWORD}),
+            )
+        })
+        .collect();
+    let answers = crate::helpers::at_once(port, requests).await;
+    assert_eq!(crate::helpers::status_counts(&answers), [(201, 25), (409, 5)]);
+    assert_eq!(listed(&app, &token).await.len(), 25);
+}
+
+#[actix_web::test]
+async fn every_key_of_a_user_draws_on_the_one_authenticated_quota() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_AUTHENTICATED", "4/1h")]).await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    // Creating the two keys costs two requests of the quota.
+    let (_, first) = new_key(&app, &token, &["books:read"]).await;
+    let (_, second) = new_key(&app, &token, &["books:read"]).await;
+    assert_eq!(with_key(&app, "GET", "/api/v1/books", None, &first).await.status, 200);
+    let last = with_key(&app, "GET", "/api/v1/books", None, &second).await;
+    assert_eq!(last.status, 200);
+    assert_eq!(last.header("x-ratelimit-remaining"), Some("0"));
+    for key in [&first, &second] {
+        with_key(&app, "GET", "/api/v1/books", None, key).await.assert_error(429, "too_many_requests");
+    }
+    app.get("/api/v1/books", Some(&token)).await.assert_error(429, "too_many_requests");
 }

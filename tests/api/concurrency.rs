@@ -65,3 +65,30 @@ async fn concurrent_status_changes_end_with_one_row_per_book() {
     assert_eq!(library["total"], 1);
     assert!(statuses.contains(&library["books"][0]["status"].as_str().unwrap()));
 }
+
+#[actix_web::test]
+async fn the_api_key_cap_holds_when_creations_race_in_the_database() {
+    let app = TestApp::spawn_with(&[("SHELF_DATABASE_POOL_SIZE", "16")]).await;
+    let user_id = app.create_user("reader", shelf::auth::Role::User).await;
+    // Sixteen threads, each with its own connection, released at once: the
+    // count and the insert of each creation interleave with the others'.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|n| {
+            let (pool, barrier) = (app.pool.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                let spec = shelf::api_keys::KeySpec {
+                    name: format!("key {n}"),
+                    scopes: vec![shelf::auth::Scope::BooksRead],
+                    expires_in_days: None,
+                };
+                barrier.wait();
+                shelf::api_keys::create(&mut conn, user_id, &spec, 5).map(|_| ()).map_err(|e| e.code())
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err("too_many_api_keys"))), "{results:?}");
+}

@@ -217,7 +217,7 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
     // api_key_created
     let token = token_of(&app.login("alice", new_password).await);
     let create_key = bearer(TestRequest::post().uri("/api/v1/api-keys"), &token)
-        .set_json(json!({"name": "reader", "scopes": ["books:read"]}));
+        .set_json(json!({"name": "reader", "scopes": ["books:read"], "current_password": new_password}));
     let (response, added) = act(&app, &admin, create_key).await;
     assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
     let created = response.json();
@@ -417,10 +417,9 @@ async fn no_event_or_log_line_contains_a_password_token_cookie_csrf_value_or_api
     let (cookie, csrf) = app.cookie_session("sam", &password).await;
     secrets.extend([cookie.clone(), csrf.clone()]);
     let response = app
-        .send(
-            with_session(TestRequest::post().uri("/api/v1/api-keys"), &cookie, Some(&csrf))
-                .set_json(json!({"name": "integration", "scopes": ["books:read", "library:write"]})),
-        )
+        .send(with_session(TestRequest::post().uri("/api/v1/api-keys"), &cookie, Some(&csrf)).set_json(json!({
+            "name": "integration", "scopes": ["books:read", "library:write"], "current_password": password,
+        })))
         .await;
     assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
     let key = response.json()["key"].as_str().unwrap().to_owned();
@@ -428,7 +427,7 @@ async fn no_event_or_log_line_contains_a_password_token_cookie_csrf_value_or_api
     let wrong_csrf = "0".repeat(64);
     app.send(
         with_session(TestRequest::post().uri("/api/v1/api-keys"), &cookie, Some(&wrong_csrf))
-            .set_json(json!({"name": "never", "scopes": ["books:read"]})),
+            .set_json(json!({"name": "never", "scopes": ["books:read"], "current_password": password})),
     )
     .await
     .assert_error(403, "csrf_failed");
@@ -466,7 +465,7 @@ async fn no_event_or_log_line_contains_a_password_token_cookie_csrf_value_or_api
     let token = pair["access_token"].as_str().unwrap().to_owned();
     let refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
     secrets.extend([token.clone(), refresh_token.clone()]);
-    let second_key = app.api_key(&token, &["library:read"]).await;
+    let second_key = app.api_key_with(&token, &new_password, &["library:read"]).await;
     secrets.push(second_key.clone());
     secrets.push(second_key.splitn(3, '_').nth(2).unwrap().to_owned());
     assert_eq!(app.send(with_api_key(TestRequest::get().uri("/api/v1/tags"), &second_key)).await.status, 200);

@@ -284,7 +284,14 @@ impl TestApp {
 
     /// Creates an API key for the holder of `token`; the full key.
     pub async fn api_key(&self, token: &str, scopes: &[&str]) -> String {
-        let response = self.post("/api/v1/api-keys", Some(token), json!({"name": "test key", "scopes": scopes})).await;
+        self.api_key_with(token, password_of(token), scopes).await
+    }
+
+    /// Creates an API key for the holder of `token`, whose password is
+    /// `password`; the full key.
+    pub async fn api_key_with(&self, token: &str, password: &str, scopes: &[&str]) -> String {
+        let body = json!({"name": "test key", "scopes": scopes, "current_password": password});
+        let response = self.post("/api/v1/api-keys", Some(token), body).await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&response.body));
         response.json()["key"].as_str().unwrap().to_owned()
     }
@@ -552,6 +559,25 @@ fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {
         Some(token) => req.insert_header(("Authorization", format!("Bearer {token}"))),
         None => req,
     }
+}
+
+/// The password of the holder of a test `token`: the bootstrap admin (user
+/// 1) has `ADMIN_PASSWORD`, every user the tests create `USER_PASSWORD`.
+pub fn password_of(token: &str) -> &'static str {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    if claims["sub"] == "1" { ADMIN_PASSWORD } else { USER_PASSWORD }
+}
+
+/// `body` with the account password of `token`'s holder as
+/// `current_password`, unless it names one already.
+pub fn with_current_password(mut body: Value, token: &str) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("current_password").or_insert_with(|| json!(password_of(token)));
+    }
+    body
 }
 
 #[track_caller]
