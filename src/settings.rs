@@ -96,6 +96,9 @@ pub struct Limits {
     pub login_ip: Vec<Quota>,
     pub login_failures: Vec<Quota>,
     pub login_client_failures: Vec<Quota>,
+    /// Failed credentials (bearer tokens, API keys, session cookies) per
+    /// client IP.
+    pub credential_failures: Vec<Quota>,
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +289,7 @@ impl Settings {
             login_ip: quotas("SHELF_LIMIT_LOGIN_IP", "10/1m")?,
             login_failures: quotas("SHELF_LIMIT_LOGIN_FAILURES", "5/15m")?,
             login_client_failures: quotas("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "20/15m")?,
+            credential_failures: quotas("SHELF_LIMIT_CREDENTIAL_FAILURES", "20/1m")?,
         };
 
         let log_format = match get("SHELF_LOG_FORMAT").unwrap_or("text") {
@@ -457,6 +461,7 @@ mod tests {
             ("SHELF_FORWARDED_HEADER", "x-real-ip"),
             ("SHELF_SESSION_MAX_AGE", "0s"),
             ("SHELF_API_KEYS_PER_USER", "0"),
+            ("SHELF_LIMIT_CREDENTIAL_FAILURES", "20"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();

@@ -327,11 +327,12 @@ pub async fn authenticate(state: &AppState, raw: &str, context: &EventContext) -
     match outcome {
         Ok(row) => Ok(VerifiedKey { id: row.id, user_id: row.user_id, scopes: Scopes::parse_stored(&row.scopes) }),
         Err((reason, owner, public_id)) => {
-            state.events.record(
+            state.events.record_rejection(
                 context,
                 Event::ApiKeyRejected,
                 owner,
                 json!({"reason": reason.as_str(), "public_id": public_id}),
+                reason.as_str(),
             );
             Err(ApiError::invalid_api_key())
         }

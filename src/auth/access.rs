@@ -130,13 +130,16 @@ fn check(req: &HttpRequest, state: &AppState, access: Access, principal: Princip
     match access.refuses(&principal) {
         None => Ok(principal),
         Some(reason) => {
-            state.events.record(
+            let required = access.describe();
+            let route = req.match_pattern();
+            state.events.record_rejection(
                 &EventContext::of(req),
                 Event::PermissionDenied,
                 Some(principal.user_id),
                 // The route pattern, not the raw path: the client chose the
                 // path's spelling, and would otherwise choose what is stored.
-                json!({"required": access.describe(), "method": req.method().as_str(), "route": req.match_pattern()}),
+                json!({"required": required, "method": req.method().as_str(), "route": route}),
+                &format!("{required} {} {}", req.method(), route.as_deref().unwrap_or("")),
             );
             Err(ApiError::Forbidden(reason))
         }

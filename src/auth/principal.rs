@@ -130,11 +130,13 @@ pub async fn resolve(state: &AppState, attempt: Attempt) -> Result<Principal, Ap
         Presented::Cookie(secret) => {
             let principal = cookie(state, &secret).await?;
             if csrf::is_state_changing(&attempt.method) && !csrf::matches(&secret, attempt.csrf_header.as_deref()) {
-                state.events.record(
+                let token_sent = attempt.csrf_header.is_some();
+                state.events.record_rejection(
                     &attempt.context,
                     Event::CsrfRejected,
                     Some(principal.user_id),
-                    json!({"method": attempt.method.as_str(), "token_sent": attempt.csrf_header.is_some()}),
+                    json!({"method": attempt.method.as_str(), "token_sent": token_sent}),
+                    if token_sent { "wrong token" } else { "no token" },
                 );
                 return Err(ApiError::CsrfFailed);
             }

@@ -44,14 +44,14 @@ fn typed<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, 
             message: "must be a JSON object".into(),
         }]));
     }
-    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| field_problem(e.path(), e.inner()))?;
+    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| field_problem("body", e.path(), e.inner()))?;
     typed.validate()?;
     Ok(typed)
 }
 
 /// One misfit field as a validation failure: the field's path, and what
 /// it must be, in words (serde's own message without its position).
-fn field_problem(path: &serde_path_to_error::Path, error: &impl std::fmt::Display) -> ApiError {
+fn field_problem(root: &str, path: &serde_path_to_error::Path, error: &impl std::fmt::Display) -> ApiError {
     let message = error.to_string();
     let message = message.split(" at line ").next().unwrap_or(&message);
     let quoted =
@@ -60,6 +60,8 @@ fn field_problem(path: &serde_path_to_error::Path, error: &impl std::fmt::Displa
     let under = |name: &str| if at == "." || at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
     let (field, message) = if let Some(name) = quoted(message, "missing field `") {
         (under(&name), "is required".to_owned())
+    } else if let Some(name) = quoted(message, "duplicate field `") {
+        (under(&name), "is given more than once".to_owned())
     } else if let Some(name) = quoted(message, "unknown field `") {
         // The path already ends at the unknown key.
         let field = if at.ends_with(name.as_str()) { at.clone() } else { under(&name) };
@@ -78,7 +80,7 @@ fn field_problem(path: &serde_path_to_error::Path, error: &impl std::fmt::Displa
     } else {
         (at, message.to_owned())
     };
-    let field = if field.is_empty() || field == "." { "body".to_owned() } else { field };
+    let field = if field.is_empty() || field == "." { root.to_owned() } else { field };
     ApiError::Validation(vec![FieldProblem { field, message }])
 }
 
@@ -121,7 +123,8 @@ pub fn payload_config() -> PayloadConfig {
 /// parameter.
 fn typed_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-    let typed: T = serde_path_to_error::deserialize(deserializer).map_err(|e| field_problem(e.path(), e.inner()))?;
+    let typed: T =
+        serde_path_to_error::deserialize(deserializer).map_err(|e| field_problem("query", e.path(), e.inner()))?;
     typed.validate()?;
     Ok(typed)
 }

@@ -9,7 +9,7 @@ use actix_web::{ResponseError, web};
 
 use super::gcra::{Standing, ceil_seconds};
 use super::{Cell, RouteClass, policy_name};
-use crate::auth::principal::principal_of;
+use crate::auth::principal::{presented, principal_of};
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
 use crate::security::EventContext;
@@ -39,11 +39,26 @@ pub async fn rate_limit(
     // handler still answers it with its 401. Sign-in routes are keyed by
     // client IP whoever calls, and do not use a credential the browser may
     // send along (a session cookie), so it is not even looked at.
+    let context = EventContext::of(req.request());
     let principal = match class {
         RouteClass::Login => None,
-        _ => principal_of(req.request(), &state).await.ok().flatten(),
+        _ => {
+            // A client whose credentials keep failing gets no more lookups
+            // (each costs the database a query and the audit trail a row).
+            let carries = presented(req.request(), state.cookies.session_name()).map_or(true, |p| p.is_some());
+            if carries && let Some((cell, wait)) = state.limiter.credentials_blocked(context.client_ip) {
+                return Ok(req.into_response(credentials_refused(&state, &context, &cell, wait)));
+            }
+            match principal_of(req.request(), &state).await {
+                Ok(principal) => principal,
+                Err(ApiError::Unauthorized { .. }) => {
+                    state.limiter.credential_failed(context.client_ip, &state.events).await;
+                    None
+                }
+                Err(_) => None,
+            }
+        }
     };
-    let context = EventContext::of(req.request());
     let cells = state.limiter.cells(class, principal.as_ref(), context.client_ip);
     if cells.is_empty() {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
@@ -82,6 +97,30 @@ pub async fn rate_limit(
         write_headers(response.headers_mut(), &cells, &outcome.standings, None);
     }
     Ok(response)
+}
+
+/// The 429 for a client whose failed credentials used up their count.
+fn credentials_refused(
+    state: &AppState,
+    context: &EventContext,
+    cell: &Cell,
+    wait: std::time::Duration,
+) -> actix_web::HttpResponse {
+    let standing = Standing { quota: cell.quota, remaining: 0, reset: wait, retry_after: Some(wait) };
+    state.limiter.report(&state.events, context, cell, &standing, None);
+    let retry_after = ceil_seconds(wait).max(1);
+    let error = ApiError::TooManyRequests {
+        message: format!(
+            "Too many failed credentials from this client: {} ({} per {} s); retry in {retry_after} s",
+            policy_name(cell),
+            cell.quota.count,
+            cell.quota.period.as_secs()
+        ),
+        retry_after_seconds: retry_after,
+    };
+    let mut response = error.error_response();
+    write_headers(response.headers_mut(), std::slice::from_ref(cell), &[standing], Some(0));
+    response
 }
 
 /// `X-RateLimit-*` for the tightest quota (the refusing one on a 429), and

@@ -88,6 +88,10 @@ pub struct RateLimiter {
     ipv6_prefix: u8,
     store: Store,
     classes: RouteClasses,
+    /// Clients whose failed credentials used up their count, and until when
+    /// a request carrying a credential from them is refused unread. Kept in
+    /// process: each instance learns it at its first failure past the count.
+    blocked: Mutex<HashMap<String, (Instant, Cell)>>,
     /// When each refused (limit, key) may next be recorded as an event: at
     /// most one `rate_limited` per key and window.
     reported: Mutex<HashMap<(&'static str, String), Instant>>,
@@ -131,7 +135,15 @@ impl RouteClasses {
 
 impl RateLimiter {
     pub fn new(enabled: bool, limits: Limits, ipv6_prefix: u8, store: Store, classes: RouteClasses) -> Self {
-        Self { enabled, limits, ipv6_prefix, store, classes, reported: Mutex::new(HashMap::new()) }
+        Self {
+            enabled,
+            limits,
+            ipv6_prefix,
+            store,
+            classes,
+            blocked: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn class_of(&self, method: &Method, pattern: Option<&str>) -> RouteClass {
@@ -205,6 +217,35 @@ impl RateLimiter {
             cells_of("login_failures", &self.limits.login_failures, &format!("username:{username}")),
             cells_of("login_client_failures", &self.limits.login_client_failures, &self.client_key(ip)),
         )
+    }
+
+    /// Whether requests carrying credentials from this client are refused
+    /// for now: the quota cell that ran out, and how long until it has room.
+    pub fn credentials_blocked(&self, ip: Option<IpAddr>) -> Option<(Cell, Duration)> {
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, cell) = blocked.get(&self.client_key(ip))?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        (!wait.is_zero()).then(|| (cell.clone(), wait))
+    }
+
+    /// Counts a failed credential of this client. Once its count has no
+    /// room, further requests with credentials from it are refused without
+    /// a lookup until the count frees up.
+    pub async fn credential_failed(&self, ip: Option<IpAddr>, events: &SecurityEvents) {
+        let key = self.client_key(ip);
+        let cells = cells_of("credential_failures", &self.limits.credential_failures, &key);
+        let outcome = self.acquire(&cells, events).await;
+        let exhausted = outcome.standings.iter().zip(&cells).find(|(s, _)| s.remaining == 0);
+        let Some((standing, cell)) = exhausted else { return };
+        // Refused: wait until the next request conforms; used up just now:
+        // until one refill.
+        let wait = standing.retry_after.unwrap_or(cell.quota.period / cell.quota.count.max(1));
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if blocked.len() > 100_000 {
+            blocked.retain(|_, (until, _)| *until > now);
+        }
+        blocked.insert(key, (now + wait, cell.clone()));
     }
 
     pub async fn refund(&self, cells: &[Cell], events: &SecurityEvents) {

@@ -1,12 +1,15 @@
 //! Security events: every one is written as a line on the `security` log
 //! target and as a row of `security_events`, where admins query it.
 //!
-//! Recording never waits for the database: rows go through a channel to
-//! one writer thread that inserts them in batches and prunes rows older
-//! than the retention period. Details are JSON built by the caller from
+//! Recording never waits for the database: rows go through a bounded
+//! queue to one writer thread that inserts them in batches and prunes rows
+//! older than the retention period. A full queue drops rows (their log
+//! lines are written) and says how many, in the log and in a row of its
+//! own. Rejections are aggregated per client and reason (`aggregate`). Details are JSON built by the caller from
 //! values that are never secrets (ids, names, reasons); a password, token
 //! or key must never be passed here.
 
+pub mod aggregate;
 pub mod handlers;
 pub mod store;
 
@@ -69,6 +72,7 @@ events! {
     RateLimited => "rate_limited": "A caller hit a rate limit (at most once per key and window; details: limit, quota, key).",
     RateLimitStoreUnavailable => "rate_limit_store_unavailable": "Redis stopped answering; limits fall back to each instance (once per outage).",
     RateLimitStoreRecovered => "rate_limit_store_recovered": "Redis answers again; limits are shared again.",
+    SecurityEventsDropped => "security_events_dropped": "The event queue was full: this many events were logged but not stored (details: count).",
 }
 
 impl Event {

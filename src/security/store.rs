@@ -1,12 +1,16 @@
 //! The `security_events` table: a writer thread that inserts in batches and
 //! prunes old rows, and the admin query.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::sync::watch;
 
+use super::aggregate::Aggregator;
 use super::{Event, EventContext, NewEvent};
 use crate::db::{self, DbConnection, DbPool, schema::security_events};
 use crate::error::ApiError;
@@ -16,84 +20,179 @@ use crate::on_backend;
 const BATCH: usize = 500;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const STORE_ATTEMPTS: u32 = 3;
+/// Events waiting for the writer, at most: past this, new ones are only
+/// logged (and counted), so a flood cannot grow memory without bound.
+const QUEUE: usize = 10_000;
+/// How often the writer wakes with nothing to write, to close aggregation
+/// windows and report drops.
+const TICK: Duration = Duration::from_secs(5);
+/// A flush never waits longer than this for a stuck writer.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
-enum Command {
-    Record(Box<NewEvent>),
-    /// Answered once everything sent before it is stored.
-    Flush(tokio::sync::oneshot::Sender<()>),
+/// What the recording side and the writer thread share.
+#[derive(Default)]
+struct Shared {
+    aggregator: Mutex<Aggregator>,
+    /// Events that found the queue full since the writer last reported.
+    dropped: AtomicU64,
+    /// Events queued so far.
+    queued: AtomicU64,
 }
 
 /// Records events: logs at once, stores in the background.
 pub struct SecurityEvents {
-    sender: Sender<Command>,
+    sender: SyncSender<NewEvent>,
+    shared: Arc<Shared>,
+    /// Events the writer has taken off the queue (stored, or failed).
+    written: watch::Receiver<u64>,
 }
 
 impl SecurityEvents {
     /// Starts the writer thread; it stops when the last `SecurityEvents`
     /// is dropped, after storing what was sent.
     pub fn start(pool: DbPool, retention: Duration) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("security-events".into())
-            .spawn(move || write_loop(&pool, &receiver, retention));
+        Self::start_with_queue(pool, retention, QUEUE)
+    }
+
+    /// The same with a queue of `queue` events (tests fill a small one).
+    pub fn start_with_queue(pool: DbPool, retention: Duration, queue: usize) -> Self {
+        let (sender, receiver) = mpsc::sync_channel(queue);
+        let shared = Arc::new(Shared::default());
+        let (progress, written) = watch::channel(0);
+        let writer = Writer { pool, receiver, retention, shared: shared.clone(), progress };
+        let spawned = std::thread::Builder::new().name("security-events".into()).spawn(move || writer.run());
         if let Err(e) = spawned {
             log::error!("cannot start the security event writer; events are only logged: {e}");
         }
-        Self { sender }
+        Self { sender, shared, written }
     }
 
     pub fn record(&self, context: &EventContext, event: Event, user_id: Option<i64>, details: Value) {
-        let event = NewEvent::new(context, event, user_id, details);
-        event.log();
-        if self.sender.send(Command::Record(Box::new(event))).is_err() {
-            log::error!("security event writer has stopped; the event above was only logged");
+        self.enqueue(NewEvent::new(context, event, user_id, details));
+    }
+
+    /// A rejection (a bad credential, a refused write): recorded at most
+    /// once a minute per client, event type and `reason`, with a count.
+    pub fn record_rejection(
+        &self,
+        context: &EventContext,
+        event: Event,
+        user_id: Option<i64>,
+        details: Value,
+        reason: &str,
+    ) {
+        let due = self.shared.aggregator.lock().unwrap_or_else(|p| p.into_inner()).rejected(
+            context,
+            event,
+            user_id,
+            details,
+            reason,
+            Instant::now(),
+        );
+        if let Some(event) = due {
+            self.enqueue(event);
         }
     }
 
-    /// Waits until every event recorded before this call is stored (or
+    fn enqueue(&self, event: NewEvent) {
+        event.log();
+        match self.sender.try_send(event) {
+            Ok(()) => {
+                self.shared.queued.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(TrySendError::Full(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("security event writer has stopped; the event above was only logged");
+            }
+        }
+    }
+
+    /// Waits until every event queued before this call is stored (or
     /// failed), so a read right after sees this instance's own events.
     pub async fn flush(&self) {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if self.sender.send(Command::Flush(done)).is_ok() {
-            let _ = wait.await;
-        }
+        let target = self.shared.queued.load(Ordering::Acquire);
+        let mut written = self.written.clone();
+        let _ = actix_web::rt::time::timeout(FLUSH_WAIT, written.wait_for(|n| *n >= target)).await;
     }
 }
 
-fn write_loop(pool: &DbPool, receiver: &Receiver<Command>, retention: Duration) {
-    let mut last_prune: Option<Instant> = None;
-    loop {
-        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            prune(pool, retention);
-            last_prune = Some(Instant::now());
-        }
-        let first = match receiver.recv_timeout(PRUNE_EVERY) {
-            Ok(command) => command,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let mut batch = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(command) = next {
-            match command {
-                Command::Record(event) => batch.push(*event),
-                Command::Flush(done) => flushes.push(done),
+struct Writer {
+    pool: DbPool,
+    receiver: Receiver<NewEvent>,
+    retention: Duration,
+    shared: Arc<Shared>,
+    progress: watch::Sender<u64>,
+}
+
+impl Writer {
+    fn run(self) {
+        let mut last_prune: Option<Instant> = None;
+        let mut written = 0;
+        loop {
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                prune(&self.pool, self.retention);
+                last_prune = Some(Instant::now());
             }
-            next = if batch.len() < BATCH { receiver.try_recv().ok() } else { None };
+            let mut batch = self.housekeeping();
+            let mut taken = 0;
+            let next = match self.receiver.recv_timeout(TICK) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    store(&self.pool, &batch);
+                    return;
+                }
+            };
+            if let Some(first) = next {
+                batch.push(first);
+                taken += 1;
+                while batch.len() < BATCH {
+                    match self.receiver.try_recv() {
+                        Ok(event) => {
+                            batch.push(event);
+                            taken += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                store(&self.pool, &batch);
+            }
+            written += taken;
+            self.progress.send_replace(written);
         }
-        if !batch.is_empty() {
-            store(pool, &batch);
+    }
+
+    /// Aggregated rejections whose window closed, and a record of events
+    /// the full queue turned away.
+    fn housekeeping(&self) -> Vec<NewEvent> {
+        let mut due = self.shared.aggregator.lock().unwrap_or_else(|p| p.into_inner()).due(Instant::now());
+        for event in &due {
+            event.log();
         }
-        for done in flushes {
-            let _ = done.send(());
+        let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            log::error!(
+                "the security event queue was full: {dropped} event(s) were logged but not stored in the database"
+            );
+            let event =
+                NewEvent::new(&EventContext::default(), Event::SecurityEventsDropped, None, json!({"count": dropped}));
+            event.log();
+            due.push(event);
         }
+        due
     }
 }
 
 /// Tries a few times (a busy SQLite or a database restart should not lose
 /// rows), then gives up on the batch: its log lines were written already.
 fn store(pool: &DbPool, batch: &[NewEvent]) {
+    if batch.is_empty() {
+        return;
+    }
     let mut last_error = String::new();
     for attempt in 0..STORE_ATTEMPTS {
         if attempt > 0 {

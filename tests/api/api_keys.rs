@@ -845,3 +845,61 @@ async fn every_key_of_a_user_draws_on_the_one_authenticated_quota() {
     }
     app.get("/api/v1/books", Some(&token)).await.assert_error(429, "too_many_requests");
 }
+
+#[actix_web::test]
+async fn thirty_junk_keys_from_one_client_add_a_couple_of_events_and_then_get_429_unread() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    let (_, valid) = new_key(&app, &token, &["books:read"]).await;
+    let from = |ip: &str, key: &str| {
+        let request = TestRequest::get()
+            .uri("/api/v1/books")
+            .peer_addr(format!("{ip}:40000").parse().unwrap())
+            .insert_header(("X-API-Key", key.to_owned()));
+        app.send(request)
+    };
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let junk = format!("shelf_{:016}_{}", n, "x".repeat(43));
+        statuses.push(from("203.0.113.66", &junk).await.status.as_u16());
+    }
+    // The default count is 20 failures a minute per client.
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 20, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10, "{statuses:?}");
+    // Refused unread: even a valid key from that client is not looked at...
+    let refused = from("203.0.113.66", &valid).await;
+    let error = refused.assert_error(429, "too_many_requests");
+    assert!(error["message"].as_str().unwrap().contains("credential_failures-1m"), "{error}");
+    assert!(refused.header("retry-after").is_some());
+    // ...while the same key from another client works.
+    assert_eq!(from("198.51.100.9", &valid).await.status, 200);
+
+    let flood: Vec<Value> =
+        app.events(&admin, "").await.into_iter().filter(|e| e["client_ip"] == "203.0.113.66").collect();
+    assert!(flood.len() <= 3, "{flood:#?}");
+    let rejected: Vec<&Value> = flood.iter().filter(|e| e["type"] == "api_key_rejected").collect();
+    assert_eq!(rejected.len(), 1, "one row for the first minute: {flood:#?}");
+    assert_eq!(rejected[0]["details"]["count"], 1);
+    // One access-log line per request is the access log's job; the
+    // security log gets no more than the stored events.
+    let lines = captured_log().iter().filter(|l| l.starts_with("security:") && l.contains("203.0.113.66")).count();
+    assert!(lines <= 3, "{lines} security log lines for one client's flood");
+}
+
+#[actix_web::test]
+async fn forged_bearer_tokens_and_cookies_count_against_the_same_client_failures() {
+    let app = TestApp::spawn_with(&[("SHELF_LIMIT_CREDENTIAL_FAILURES", "4/1m")]).await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    let from = |request: TestRequest| app.send(request.peer_addr("203.0.113.67:40000".parse().unwrap()));
+    let me = || TestRequest::get().uri("/api/v1/me");
+    from(me().insert_header(("Authorization", "Bearer forged.token.one"))).await.assert_error(401, "invalid_token");
+    from(me().insert_header(("Authorization", "Bearer forged.token.two"))).await.assert_error(401, "invalid_token");
+    from(me().insert_header(("Cookie", format!("{SESSION_COOKIE}=guessed-session-1"))))
+        .await
+        .assert_error(401, "invalid_session");
+    from(me().insert_header(("X-API-Key", "shelf_0000000000000000_guess"))).await.assert_error(401, "invalid_api_key");
+    from(me().insert_header(("Authorization", format!("Bearer {token}")))).await.assert_error(429, "too_many_requests");
+    // Without a credential the client is an anonymous caller like any other.
+    assert_eq!(from(TestRequest::get().uri("/api/v1/search?q=x")).await.status, 200);
+}

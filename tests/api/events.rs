@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
@@ -243,7 +244,7 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
         &["api_key_rejected"],
         "api_key_rejected",
         Some(alice),
-        json!({"reason": "wrong_secret", "public_id": public_id}),
+        json!({"reason": "wrong_secret", "public_id": public_id, "count": 1}),
     ));
 
     // api_key_revoked
@@ -265,7 +266,7 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
         &["csrf_rejected"],
         "csrf_rejected",
         Some(alice),
-        json!({"method": "POST", "token_sent": false}),
+        json!({"method": "POST", "token_sent": false, "count": 1}),
     ));
 
     // permission_denied: a user adding a book.
@@ -279,7 +280,7 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
         &["permission_denied"],
         "permission_denied",
         Some(alice),
-        json!({"required": "books:write", "method": "POST", "route": "/api/v1/books"}),
+        json!({"required": "books:write", "method": "POST", "route": "/api/v1/books", "count": 1}),
     ));
 
     // status_change
@@ -366,8 +367,9 @@ async fn every_event_type_is_recorded_once_per_action_with_user_client_ip_and_re
     assert_eq!(response.status, 204, "{}", String::from_utf8_lossy(&response.body));
     cover(recorded(&response, &added, &["book_deleted"], "book_deleted", Some(admin_id), json!({"book_id": new_book})));
 
-    // The Redis outage events need a Redis to stop: tests/api/limits.rs.
-    let elsewhere = [Event::RateLimitStoreUnavailable, Event::RateLimitStoreRecovered];
+    // The Redis outage events need a Redis to stop (tests/api/limits_redis.rs);
+    // drops need a full queue (below).
+    let elsewhere = [Event::RateLimitStoreUnavailable, Event::RateLimitStoreRecovered, Event::SecurityEventsDropped];
     let every: BTreeSet<String> =
         Event::ALL.iter().filter(|e| !elsewhere.contains(e)).map(|e| e.as_str().to_owned()).collect();
     assert_eq!(covered, every, "every event type has a triggering action in this test");
@@ -580,7 +582,7 @@ async fn the_admin_route_filters_pages_newest_first_and_rejects_bad_queries_and_
     assert_eq!(denied[0]["request_id"], request_id(&refused).as_str());
     assert_eq!(
         denied[0]["details"],
-        json!({"required": "admin", "method": "GET", "route": "/api/v1/admin/security-events"})
+        json!({"required": "admin", "method": "GET", "route": "/api/v1/admin/security-events", "count": 1})
     );
     list(&app, None, "").await.assert_error(401, "authentication_required");
 
@@ -809,4 +811,39 @@ async fn every_event_has_one_security_log_line_that_a_username_cannot_split() {
         assert!(!line.contains('\n') && !line.contains('\r'), "a client value split a log line: {line:?}");
     }
     assert!(!log.iter().any(|l| l.contains(&username)), "the raw username reached the log");
+}
+
+#[actix_web::test]
+async fn a_full_event_queue_drops_rows_counts_them_and_says_so() {
+    let app = TestApp::spawn().await;
+    let events = shelf::security::SecurityEvents::start_with_queue(app.pool.clone(), Duration::from_secs(3600), 4);
+    let context = shelf::security::EventContext::default();
+    // Far faster than one writer can store them, one at a time.
+    for n in 0..2000 {
+        events.record(&context, Event::StatusChange, None, json!({"n": n}));
+    }
+    events.flush().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (stored, dropped) = loop {
+        let rows =
+            shelf::db::run(&app.pool, |conn| store::query(conn, EventFilter { limit: 10_000, ..Default::default() }))
+                .await
+                .unwrap();
+        let stored = rows.iter().filter(|r| r.event_type == "status_change").count() as u64;
+        let dropped: u64 = rows
+            .iter()
+            .filter(|r| r.event_type == "security_events_dropped")
+            .map(|r| serde_json::from_str::<Value>(&r.details).unwrap()["count"].as_u64().unwrap())
+            .sum();
+        if stored + dropped == 2000 || std::time::Instant::now() > deadline {
+            break (stored, dropped);
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(dropped > 0, "the queue of 4 never filled");
+    assert_eq!(stored + dropped, 2000, "every event was either stored or counted as dropped");
+    assert!(
+        captured_log().iter().any(|line| line.contains("security event queue was full")),
+        "no log line says events were dropped"
+    );
 }
