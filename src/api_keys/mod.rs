@@ -116,6 +116,7 @@ impl Validate for NewApiKey {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyView {
     pub id: i64,
+    /// HTML-safe: markup removed, `&`, `<`, `>` entity-encoded.
     pub name: String,
     /// `shelf_<public id>`: enough to recognise the key, useless to use it.
     pub prefix: String,
@@ -155,7 +156,9 @@ impl From<ApiKeyRow> for ApiKeyView {
     fn from(row: ApiKeyRow) -> Self {
         Self {
             id: row.id,
-            name: row.name,
+            // The owner chose it, and a page may show it: HTML-safe like
+            // every text field.
+            name: crate::books::sanitize::text(&row.name),
             prefix: format!("{PREFIX}{}", row.public_id),
             scopes: Scopes::parse_stored(&row.scopes).iter().collect(),
             created_at: rfc3339(row.created_at),

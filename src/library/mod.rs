@@ -81,6 +81,8 @@ pub struct StatusRequest {
 pub struct TagsResponse {
     /// Always true.
     pub success: bool,
+    /// HTML-safe: markup removed, `&`, `<`, `>` entity-encoded (stored as
+    /// written).
     pub tags: Vec<String>,
 }
 
@@ -94,6 +96,7 @@ pub struct StatusResponse {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TagCount {
+    /// HTML-safe: markup removed, `&`, `<`, `>` entity-encoded.
     pub name: String,
     /// How many of the caller's books carry this tag.
     pub book_count: i64,
@@ -130,6 +133,7 @@ pub struct LibraryEntry {
     #[serde(flatten)]
     pub book: Book,
     pub status: Option<ReadingStatus>,
+    /// HTML-safe, like `TagsResponse.tags`.
     pub tags: Vec<String>,
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::{LibraryEntry, ReadingStatus, TagCount};
-use crate::books::{Book, queries as books};
+use crate::books::{Book, queries as books, sanitize};
 use crate::db::{
     self, DbConnection,
     schema::{book_tags, reading_statuses, tags},
@@ -18,15 +18,17 @@ fn require_book(conn: &mut DbConnection, book_id: i64) -> Result<(), ApiError> {
     if books::exists(conn, book_id)? { Ok(()) } else { Err(ApiError::NotFound("Book not found")) }
 }
 
-/// The user's tag names on one book, sorted.
+/// The user's tag names on one book, sorted, HTML-safe (tags are stored as
+/// written and sanitized on the way out, like every text field).
 pub fn tags_on_book(conn: &mut DbConnection, user_id: i64, book_id: i64) -> QueryResult<Vec<String>> {
-    book_tags::table
+    let names: Vec<String> = book_tags::table
         .inner_join(tags::table)
         .filter(book_tags::user_id.eq(user_id))
         .filter(book_tags::book_id.eq(book_id))
         .select(tags::name)
         .order(tags::name.asc())
-        .load(conn)
+        .load(conn)?;
+    Ok(names.iter().map(|name| sanitize::text(name)).collect())
 }
 
 pub fn add_tag(conn: &mut DbConnection, user_id: i64, book_id: i64, name: &str) -> Result<Vec<String>, ApiError> {
@@ -101,7 +103,7 @@ pub fn tag_counts(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<TagC
         .select((tags::name, diesel::dsl::count_star()))
         .order(tags::name.asc())
         .load(conn)?;
-    Ok(rows.into_iter().map(|(name, book_count)| TagCount { name, book_count }).collect())
+    Ok(rows.into_iter().map(|(name, book_count)| TagCount { name: sanitize::text(&name), book_count }).collect())
 }
 
 /// What to list of a library.
@@ -173,7 +175,7 @@ pub fn library(
         .order(tags::name.asc())
         .load::<(i64, String)>(conn)?
     {
-        tags_by_book.entry(book_id).or_default().push(name);
+        tags_by_book.entry(book_id).or_default().push(sanitize::text(&name));
     }
 
     let entries = page

@@ -903,3 +903,15 @@ async fn forged_bearer_tokens_and_cookies_count_against_the_same_client_failures
     // Without a credential the client is an anonymous caller like any other.
     assert_eq!(from(TestRequest::get().uri("/api/v1/search?q=x")).await.status, 200);
 }
+
+#[actix_web::test]
+async fn key_names_are_listed_html_safe() {
+    let app = TestApp::spawn().await;
+    let (_, token) = user(&app, "reader", Role::User).await;
+    let created =
+        create_key(&app, &token, json!({"name": "<b>sync</b> & <img src=x onerror=y>co", "scopes": ["books:read"]}))
+            .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.json()["name"], "sync &amp; co");
+    assert_eq!(listed(&app, &token).await[0]["name"], "sync &amp; co");
+}

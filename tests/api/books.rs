@@ -214,3 +214,24 @@ async fn a_write_shows_in_the_next_read_despite_the_page_cache() {
 async fn titles_of(app: &TestApp, path: &str) -> Vec<String> {
     crate::helpers::titles(&app.get(path, None).await.json())
 }
+
+#[actix_web::test]
+async fn text_inside_raw_text_elements_is_never_double_encoded() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let body = json!({
+        "title": "<xmp>Tom &amp; Jerry</xmp>",
+        "author": "<noscript>A &lt; B</noscript> <noembed>&gt;</noembed>",
+        "specifications_flat": "<noframes>1 &amp; 2</noframes><iframe>3 &amp; 4</iframe><plaintext>x &amp; y",
+    });
+    let created = app.post("/api/v1/books", Some(&admin), body).await;
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let id = created.json()["id"].as_i64().unwrap();
+    for response in [created, app.get(&format!("/api/v1/books/{id}"), Some(&admin)).await] {
+        let book = response.json();
+        assert_eq!(book["title"], "Tom &amp; Jerry");
+        assert_eq!(book["author"], "A &lt; B &gt;");
+        assert_eq!(book["specifications_flat"], "1 &amp; 23 &amp; 4x &amp; y");
+        assert!(!String::from_utf8_lossy(&response.body).contains("&amp;amp;"));
+    }
+}

@@ -146,3 +146,42 @@ async fn one_user_never_sees_or_changes_another_users_data() {
     let tags = app.post("/api/v1/add_tag", Some(&alice), json!({"tag": "mine", "book_id": id})).await.json();
     assert_eq!(tags["tags"], json!(["mine"]));
 }
+
+#[actix_web::test]
+async fn tag_names_come_back_html_safe_everywhere_and_are_stored_as_written() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("reader").await;
+    let book = app.book("Dune", "Frank Herbert").await;
+    let planted = "a<img src=x onerror=alert(1)>b";
+    let cases = [(planted, "ab"), ("Tom & Jerry", "Tom &amp; Jerry"), ("<xmp>&amp;&lt;</xmp>", "&amp;&lt;")];
+    for (raw, _) in cases {
+        let added = app.post("/api/v1/add_tag", Some(&token), json!({"tag": raw, "book_id": book})).await;
+        assert_eq!(added.status, 200, "{raw}");
+        let body = String::from_utf8_lossy(&added.body).into_owned();
+        assert!(!body.contains('<') && !body.contains("&amp;amp;"), "{body}");
+    }
+    let mut safe: Vec<&str> = cases.iter().map(|(_, safe)| *safe).collect();
+    safe.sort();
+    let tags = app.get("/api/v1/tags", Some(&token)).await.json();
+    let mut listed: Vec<String> =
+        tags["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, safe);
+    let library = app.get("/api/v1/library", Some(&token)).await;
+    let body = String::from_utf8_lossy(&library.body).into_owned();
+    assert!(!body.contains('<') && !body.contains("&amp;amp;"), "{body}");
+    let mut on_book: Vec<String> = serde_json::from_value(library.json()["books"][0]["tags"].clone()).unwrap();
+    on_book.sort();
+    assert_eq!(on_book, safe);
+    // Stored as written, and removable by the name as written.
+    let stored: Vec<String> = shelf::db::run(&app.pool, |conn| {
+        use diesel::prelude::*;
+        Ok(shelf::db::schema::tags::table.select(shelf::db::schema::tags::name).load(conn)?)
+    })
+    .await
+    .unwrap();
+    assert!(stored.contains(&planted.to_owned()), "{stored:?}");
+    let removed = app.post("/api/v1/remove_tag", Some(&token), json!({"tag": planted, "book_id": book})).await;
+    assert_eq!(removed.status, 200);
+    assert!(!removed.json()["tags"].as_array().unwrap().contains(&json!("ab")));
+}
