@@ -6,7 +6,7 @@
 //! by the `http::envelope` middleware. Every variant documents its status.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -67,9 +67,10 @@ pub enum ApiError {
     /// 404 `not_found`: absent, or owned by someone else.
     #[error("{0}")]
     NotFound(&'static str),
-    /// 405 `method_not_allowed`.
+    /// 405 `method_not_allowed`, with the `Allow` header (the methods the
+    /// route answers, comma-separated).
     #[error("Method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     /// 409: the thing already exists.
     #[error("{message}")]
     Conflict { code: &'static str, message: &'static str },
@@ -83,6 +84,12 @@ pub enum ApiError {
     /// 408 `request_timeout`: the body did not arrive in time.
     #[error("The request body did not arrive in time")]
     RequestTimeout,
+    /// 414 `uri_too_long`: a request line longer than the server reads.
+    #[error("URI too long")]
+    UriTooLong,
+    /// 431 `headers_too_large`: more header bytes or lines than the server reads.
+    #[error("Request headers too large")]
+    HeadersTooLarge,
     /// 415 `unsupported_media_type`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
@@ -127,7 +134,9 @@ impl ApiError {
             Self::CsrfFailed => "csrf_failed",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -168,7 +177,9 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -185,8 +196,16 @@ impl ResponseError for ApiError {
             log::error!("internal error: {cause}");
         }
         let mut response = render(self.status_code(), self.body());
-        if let Self::TooManyRequests { retry_after_seconds, .. } = self {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        match self {
+            Self::TooManyRequests { retry_after_seconds, .. } => {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            Self::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(ALLOW, value);
+                }
+            }
+            _ => {}
         }
         response
     }

@@ -131,6 +131,23 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Every (route pattern, method) the document lists: the paths are the
+/// router's patterns (`/api/v1/books/{id}`).
+pub fn routes(doc: &utoipa::openapi::OpenApi) -> Vec<(String, Method)> {
+    let mut routes = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
+        ];
+        routes.extend(methods.into_iter().filter(|(_, op)| op.is_some()).map(|(method, _)| (path.clone(), method)));
+    }
+    routes
+}
+
 /// The v1 document as the pretty JSON that is served and committed.
 pub fn v1_json() -> String {
     let mut json = v1().to_pretty_json().unwrap_or_default();

@@ -17,6 +17,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
+use crate::http::allow::AllowedMethods;
 use crate::http::client_ip::Proxies;
 use crate::http::{body_limit, envelope, etag, extract};
 use crate::limits::memory::MemoryStore;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
+    /// The methods of every route, for the `Allow` header of a 405.
+    pub allowed_methods: AllowedMethods,
 }
 
 impl AppState {
@@ -67,8 +70,15 @@ impl AppState {
             limiter: rate_limiter(settings)?,
             catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),
+            allowed_methods: allowed_methods(),
         })
     }
+}
+
+/// Every documented route, and the docs pages mounted beside them.
+fn allowed_methods() -> AllowedMethods {
+    let docs = [("/docs".to_owned(), Method::GET), ("/docs/{tail:.*}".to_owned(), Method::GET)];
+    AllowedMethods::new(openapi::routes(&openapi::v1()).into_iter().chain(docs))
 }
 
 /// With Redis, credential changes reach the other instances at once.

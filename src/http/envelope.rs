@@ -5,13 +5,14 @@ use std::panic::AssertUnwindSafe;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 
 use crate::error::{ApiError, ErrorBody, render};
+use crate::startup::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,14 +37,31 @@ pub fn is_acceptable_request_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Longest request target (path and query) read; longer is a 414. Below
+/// actix-http's own limit, so the answer is in the envelope.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) and lines read; more is a 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADERS: usize = 64;
+
 /// Assigns the request id, turns errors and panics from any inner layer
-/// into responses, and puts every error response into the envelope.
+/// into responses, and puts every error response into the envelope. Also
+/// answers `HEAD` as `GET`: the routes are the same, and the HTTP layer
+/// sends the head of the response without its body.
 pub async fn envelope(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request_id = RequestId::from_request(&req);
     req.extensions_mut().insert(request_id.clone());
+    if let Some(refused) = oversized(&req) {
+        let (http_req, _) = req.into_parts();
+        let response = enveloped(refused.error_response(), &request_id);
+        return Ok(with_request_id(ServiceResponse::new(http_req, response), &request_id));
+    }
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
 
     // The request cannot be cloned before routing (actix needs it unshared),
     // so errors that escape as `Err` or panics leave as an error that
@@ -63,16 +81,31 @@ pub async fn envelope(
         }
     };
 
-    let mut response = if response.status().is_client_error() || response.status().is_server_error() {
+    let response = if response.status().is_client_error() || response.status().is_server_error() {
         let (req, res) = response.into_parts();
         ServiceResponse::new(req, enveloped(res, &request_id))
     } else {
         response
     };
+    Ok(with_request_id(response, &request_id))
+}
+
+fn with_request_id(mut response: ServiceResponse<BoxBody>, request_id: &RequestId) -> ServiceResponse<BoxBody> {
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    Ok(response)
+    response
+}
+
+/// A request target or header section past what the server reads.
+fn oversized(req: &ServiceRequest) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong);
+    }
+    let headers = req.headers();
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    (headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge)
 }
 
 /// An error that escaped the app as `Err` (or a panic), already in the
@@ -158,11 +191,13 @@ fn body_for_status(status: StatusCode) -> ErrorBody {
 }
 
 /// The app's default service: a path that exists under another method is a
-/// 405, anything else a 404.
+/// 405 with `Allow`, anything else a 404. The path is matched as the router
+/// decodes it, so every spelling of a route gets the same answer.
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if req.resource_map().has_resource(req.path()) {
-        Err(ApiError::MethodNotAllowed)
-    } else {
-        Err(ApiError::NotFound("No such route"))
+    let pattern = req.resource_map().match_pattern(req.match_info().as_str());
+    let state = req.app_data::<web::Data<AppState>>();
+    match pattern.as_deref().and_then(|p| state?.allowed_methods.of(p)) {
+        Some(allow) => Err(ApiError::MethodNotAllowed { allow: allow.to_owned() }),
+        None => Err(ApiError::NotFound("No such route")),
     }
 }

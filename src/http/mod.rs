@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: the envelope middleware, request
 //! ids, validating extractors, caching headers.
 
+pub mod allow;
 pub mod body_limit;
 pub mod client_ip;
 pub mod envelope;

@@ -188,3 +188,22 @@ async fn nul_and_control_characters_are_400_wherever_text_reaches_the_database()
     assert_eq!(app.post("/api/v1/books", Some(&admin), fine).await.status, 201);
     assert_eq!(app.get("/api/v1/books", Some(&admin)).await.json()["total"], 2);
 }
+
+#[actix_web::test]
+async fn a_405_names_the_allowed_methods_for_every_spelling_of_the_path() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (actix_web::http::Method::DELETE, "/health", "GET, HEAD"),
+        (actix_web::http::Method::GET, "/api/token", "POST"),
+        (actix_web::http::Method::GET, "/api/%74oken", "POST"),
+        (actix_web::http::Method::PUT, "/api/v1/books", "GET, HEAD, POST"),
+        (actix_web::http::Method::PATCH, "/api/v1/books/7", "DELETE, GET, HEAD, PUT"),
+        (actix_web::http::Method::GET, "/api/v1/change%5Fstatus", "POST"),
+        (actix_web::http::Method::PUT, "/api/session", "DELETE, GET, HEAD, POST"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app.send(TestRequest::default().method(method).uri(path)).await;
+        response.assert_error(405, "method_not_allowed");
+        assert_eq!(response.header("allow"), Some(allow), "{path}");
+    }
+}

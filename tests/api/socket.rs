@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, read_response, request, serve};
+use crate::helpers::{ADMIN_PASSWORD, RawResponse, TestApp, read_response, request, serve};
 
 #[actix_web::test]
 async fn an_oversized_body_gets_413_and_the_connection_stays_usable() {
@@ -131,4 +131,91 @@ async fn the_readme_walkthrough_works_over_http() {
     let library = request(port, "GET", "/api/v1/library", Some(&token), None).await.json();
     assert_eq!(library["books"][0]["status"], "reading");
     assert_eq!(library["books"][0]["tags"], json!(["epic"]));
+}
+
+/// The raw bytes of one response to `request` on a fresh connection, read
+/// until the server closes it.
+async fn raw_exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+    answer
+}
+
+#[actix_web::test]
+async fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = TestApp::spawn().await;
+    let book = app.book("Dune", "Frank Herbert").await;
+    let admin = app.admin_token().await;
+    let port = serve(&app).await;
+    let paths = [
+        "/health".to_owned(),
+        "/ready".to_owned(),
+        "/api/v1/openapi.json".to_owned(),
+        "/api/v1/search?q=dune".to_owned(),
+        "/api/v1/books".to_owned(),
+        format!("/api/v1/books/{book}"),
+        "/api/v1/tags".to_owned(),
+        "/api/v1/library".to_owned(),
+        "/api/v1/me".to_owned(),
+        "/api/v1/api-keys".to_owned(),
+        "/api/v1/users".to_owned(),
+        "/api/v1/admin/security-events".to_owned(),
+        "/docs/".to_owned(),
+        "/api/session".to_owned(),
+    ];
+    for path in paths {
+        let request = |method: &str| {
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\nConnection: close\r\n\r\n"
+            )
+        };
+        let get = raw_exchange(port, request("GET").as_bytes()).await;
+        let head = raw_exchange(port, request("HEAD").as_bytes()).await;
+        let split = |raw: &[u8]| {
+            let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+            let (status, headers) = RawResponse::parse_head(&raw[..end]).unwrap();
+            (status, headers, raw.len() - end)
+        };
+        let (get_status, get_headers, get_body) = split(&get);
+        let (head_status, head_headers, head_body) = split(&head);
+        assert_eq!(head_status, get_status, "{path}");
+        assert_eq!(head_body, 0, "{path}: HEAD sent a body");
+        let header = |headers: &[(String, String)], name: &str| {
+            headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        };
+        for name in ["content-type", "content-length", "cache-control", "etag"] {
+            assert_eq!(header(&head_headers, name), header(&get_headers, name), "{path}: {name}");
+        }
+        assert!(get_status >= 400 || get_body > 0, "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn an_oversized_request_line_or_header_section_is_answered_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let port = serve(&app).await;
+    let long_target =
+        format!("GET /api/v1/search?q={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(20_000));
+    let big_header =
+        format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(40_000));
+    let many_headers = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        (0..80).map(|n| format!("X-H{n}: v\r\n")).collect::<String>()
+    );
+    for (request, status, code) in [
+        (long_target, 414, "uri_too_long"),
+        (big_header, 431, "headers_too_large"),
+        (many_headers, 431, "headers_too_large"),
+    ] {
+        let raw = raw_exchange(port, request.as_bytes()).await;
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let (got, headers) = RawResponse::parse_head(&raw[..end]).unwrap();
+        assert_eq!(got, status);
+        let response = RawResponse { status: got, headers, body: raw[end..].to_vec() };
+        assert_eq!(response.json()["error"]["code"], code);
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(response.header("x-request-id"), response.json()["error"]["request_id"].as_str());
+    }
 }
