@@ -93,6 +93,10 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// 503 `server_busy`, with `Retry-After`: too many request bodies are
+    /// being received at once; the request was not read.
+    #[error("The server is receiving too many request bodies at once; retry shortly")]
+    Busy { retry_after_seconds: u64 },
     /// 503 `service_unavailable`: the database does not answer.
     #[error("The service is temporarily unavailable")]
     Unavailable,
@@ -140,6 +144,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Busy { .. } => "server_busy",
             Self::Unavailable => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -184,7 +189,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -197,7 +202,7 @@ impl ResponseError for ApiError {
         }
         let mut response = render(self.status_code(), self.body());
         match self {
-            Self::TooManyRequests { retry_after_seconds, .. } => {
+            Self::TooManyRequests { retry_after_seconds, .. } | Self::Busy { retry_after_seconds } => {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
             Self::MethodNotAllowed { allow } => {

@@ -109,6 +109,8 @@ pub struct Settings {
     pub database_pool_timeout: Duration,
     /// How long a request body may take to arrive, whole.
     pub request_body_timeout: Duration,
+    /// Bytes of request bodies buffered at once, across all connections.
+    pub request_body_budget: usize,
     pub jwt_secret: Option<Secret>,
     /// Retired signing secrets that still verify tokens until removed.
     pub jwt_previous_secrets: Vec<Secret>,
@@ -182,6 +184,16 @@ impl Settings {
         let request_body_timeout = parse_duration(get("SHELF_REQUEST_BODY_TIMEOUT").unwrap_or("30s"))
             .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(300))
             .ok_or_else(|| fail("SHELF_REQUEST_BODY_TIMEOUT", "must be a duration from 1s to 300s, e.g. 30s".into()))?;
+
+        let budget_raw = get("SHELF_REQUEST_BODY_BUDGET").unwrap_or("16");
+        let request_body_budget = budget_raw
+            .parse::<usize>()
+            .ok()
+            .filter(|mib| (1..=4096).contains(mib))
+            .map(|mib| mib * 1024 * 1024)
+            .ok_or_else(|| {
+                fail("SHELF_REQUEST_BODY_BUDGET", format!("{budget_raw:?} is not a number of MiB from 1 to 4096"))
+            })?;
 
         let access_token_ttl = parse_duration(get("SHELF_ACCESS_TOKEN_TTL").unwrap_or("15m"))
             .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(24 * 3600))
@@ -304,6 +316,7 @@ impl Settings {
             database_pool_size,
             database_pool_timeout,
             request_body_timeout,
+            request_body_budget,
             jwt_secret,
             jwt_previous_secrets,
             access_token_ttl,
@@ -462,6 +475,7 @@ mod tests {
             ("SHELF_SESSION_MAX_AGE", "0s"),
             ("SHELF_API_KEYS_PER_USER", "0"),
             ("SHELF_LIMIT_CREDENTIAL_FAILURES", "20"),
+            ("SHELF_REQUEST_BODY_BUDGET", "0"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();

@@ -18,6 +18,7 @@ use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::allow::AllowedMethods;
+use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
 use crate::http::{body_limit, envelope, etag, extract};
 use crate::limits::memory::MemoryStore;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub catalog: PageCache,
     pub openapi_v1: web::Bytes,
+    /// Bytes of request bodies buffered at once, across all connections.
+    pub body_budget: BodyBudget,
     /// The methods of every route, for the `Allow` header of a 405.
     pub allowed_methods: AllowedMethods,
 }
@@ -71,6 +74,7 @@ impl AppState {
             catalog: PageCache::default(),
             openapi_v1: web::Bytes::from(openapi::v1_json()),
             allowed_methods: allowed_methods(),
+            body_budget: BodyBudget::new(settings.request_body_budget),
         })
     }
 }

@@ -13,9 +13,11 @@ use super::queries::Listing;
 
 /// How long a page may be served without asking the database again.
 pub const FRESH: Duration = Duration::from_secs(1);
-/// Bounds memory (pages are a few KiB) against clients asking for many
-/// distinct searches.
+/// Bound memory against clients asking for many distinct searches: by
+/// count, and by bytes (a page of 100 books with long specifications can
+/// be a few hundred KiB).
 const MAX_PAGES: usize = 2048;
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 struct Page {
     body: Bytes,
@@ -24,8 +26,22 @@ struct Page {
 
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<Listing, Page>>,
+    pages: Mutex<Pages>,
     generation: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pages {
+    by_listing: HashMap<Listing, Page>,
+    /// The bodies' bytes, together.
+    bytes: usize,
+}
+
+impl Pages {
+    fn drop_stale(&mut self) {
+        self.by_listing.retain(|_, page| page.stored.elapsed() < FRESH);
+        self.bytes = self.by_listing.values().map(|page| page.body.len()).sum();
+    }
 }
 
 impl PageCache {
@@ -37,7 +53,7 @@ impl PageCache {
 
     pub fn get(&self, key: &Listing) -> Option<Bytes> {
         let pages = self.pages.lock().ok()?;
-        pages.get(key).filter(|page| page.stored.elapsed() < FRESH).map(|page| page.body.clone())
+        pages.by_listing.get(key).filter(|page| page.stored.elapsed() < FRESH).map(|page| page.body.clone())
     }
 
     pub fn put(&self, key: Listing, generation: u64, body: Bytes) {
@@ -45,13 +61,17 @@ impl PageCache {
         if generation != self.generation() {
             return;
         }
-        if pages.len() >= MAX_PAGES {
-            pages.retain(|_, page| page.stored.elapsed() < FRESH);
-            if pages.len() >= MAX_PAGES {
+        let full = |pages: &Pages| pages.by_listing.len() >= MAX_PAGES || pages.bytes + body.len() > MAX_BYTES;
+        if full(&pages) {
+            pages.drop_stale();
+            if full(&pages) {
                 return;
             }
         }
-        pages.insert(key, Page { body, stored: Instant::now() });
+        pages.bytes += body.len();
+        if let Some(replaced) = pages.by_listing.insert(key, Page { body, stored: Instant::now() }) {
+            pages.bytes -= replaced.body.len();
+        }
     }
 
     /// After any write to the catalog.
@@ -61,7 +81,7 @@ impl PageCache {
         let pages = self.pages.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut pages) = pages {
-            pages.clear();
+            *pages = Pages::default();
         }
     }
 }
@@ -85,6 +105,17 @@ mod tests {
         assert_eq!(cache.get(&key("b")), None);
         cache.invalidate();
         assert_eq!(cache.get(&key("a")), None);
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_bytes() {
+        let cache = PageCache::default();
+        let page = Bytes::from(vec![b' '; MAX_BYTES / 4]);
+        for n in 0..8 {
+            cache.put(key(&n.to_string()), cache.generation(), page.clone());
+        }
+        let held = (0..8).filter(|n| cache.get(&key(&n.to_string())).is_some()).count();
+        assert_eq!(held, 4);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! An oversized body is read and discarded so the connection can carry its
 //! next request (actix closes a connection whose request body was left
 //! unread); a body that misses its deadline ends the connection.
+//!
+//! Bodies are buffered whole before they are parsed, so the bytes buffered
+//! at once are bounded too, across every connection ([`BodyBudget`]): a
+//! request waits briefly for room, and past that is refused with 503 and
+//! `Retry-After` before its body is read.
 
 use std::io;
 use std::time::Duration;
@@ -20,12 +25,39 @@ use actix_web::rt::time::{Instant, timeout};
 use actix_web::{HttpMessage, ResponseError, http::ConnectionType, web};
 use futures_util::StreamExt;
 
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::extract::MAX_BODY_BYTES;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// Past this many bytes, draining is not worth it: answer and close.
 const MAX_DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+/// How long a request waits for room in the budget before a 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
+
+/// Room for request bodies, counted in KiB.
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        Self { kib: Arc::new(Semaphore::new(bytes.div_ceil(1024))) }
+    }
+
+    /// Room for a body of `bytes`, held until the permit is dropped.
+    async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        match timeout(BUDGET_WAIT, self.kib.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::Busy { retry_after_seconds: 1 }),
+        }
+    }
+}
 
 pub async fn body_limit(
     mut req: ServiceRequest,
@@ -34,13 +66,27 @@ pub async fn body_limit(
     let declared =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let has_body = declared.is_some_and(|length| length > 0) || req.headers().contains_key(TRANSFER_ENCODING);
-    let deadline = req.app_data::<web::Data<AppState>>().map(|s| s.request_body_timeout);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let deadline = state.as_ref().map(|s| s.request_body_timeout);
     let Some(length) = declared.filter(|length| *length > MAX_BODY_BYTES) else {
+        // A chunked body may be as large as the limit allows.
+        let room = match (&state, has_body) {
+            (Some(state), true) => match state.body_budget.reserve(declared.unwrap_or(MAX_BODY_BYTES)).await {
+                Ok(permit) => Some(permit),
+                Err(busy) => {
+                    let mut response = busy.error_response();
+                    response.head_mut().set_connection_type(ConnectionType::Close);
+                    return Ok(req.into_response(response));
+                }
+            },
+            _ => None,
+        };
         if let (true, Some(limit)) = (has_body, deadline) {
             let payload = req.take_payload();
             req.set_payload(with_deadline(payload, limit));
         }
         let mut response = next.call(req).await?.map_into_boxed_body();
+        drop(room);
         if response.status() == StatusCode::REQUEST_TIMEOUT {
             response.response_mut().head_mut().set_connection_type(ConnectionType::Close);
         }

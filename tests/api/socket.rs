@@ -219,3 +219,46 @@ async fn an_oversized_request_line_or_header_section_is_answered_in_the_envelope
         assert_eq!(response.header("x-request-id"), response.json()["error"]["request_id"].as_str());
     }
 }
+
+#[actix_web::test]
+async fn request_bodies_past_the_memory_budget_wait_and_then_get_503_unread() {
+    let app = TestApp::spawn_with(&[("SHELF_REQUEST_BODY_BUDGET", "2")]).await;
+    let token = app.admin_token().await;
+    let book = app.book("Dune", "Frank Herbert").await;
+    let port = serve(&app).await;
+    let body = {
+        let mut body = json!({"tag": "big", "book_id": book}).to_string().into_bytes();
+        body.resize(1024 * 1024, b' ');
+        body
+    };
+    let head = format!(
+        "POST /api/v1/add_tag HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // Two bodies of 1 MiB fill a budget of 2 MiB while they trickle in...
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body[..1000]).await.unwrap();
+        holders.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ...so a third waits for room, and is refused before it is read.
+    let mut third = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    third.write_all(head.as_bytes()).await.unwrap();
+    let refused = read_response(&mut third).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.json()["error"]["code"], "server_busy");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // The two finish and are served; then there is room again.
+    for mut stream in holders {
+        stream.write_all(&body[1000..]).await.unwrap();
+        assert_eq!(read_response(&mut stream).await.status, 200);
+    }
+    let mut fourth = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    fourth.write_all(head.as_bytes()).await.unwrap();
+    fourth.write_all(&body).await.unwrap();
+    assert_eq!(read_response(&mut fourth).await.status, 200);
+}
