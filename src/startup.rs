@@ -1,11 +1,12 @@
 //! Building the application: database, state, middleware order, server.
 
+use std::any::Any;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Extensions, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, Condition, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -17,7 +18,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
-use crate::http::{body_limit, envelope, etag, extract};
+use crate::http::{body_limit, envelope, etag, extract, whole_body};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, Store};
@@ -184,6 +185,7 @@ pub fn app(
         .wrap(Condition::new(!settings.cors_origins.is_empty(), cors(&settings.cors_origins)))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
+        .wrap(from_fn(whole_body::whole_body))
         .wrap(security_headers(settings.hsts))
         .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
 }
@@ -241,6 +243,18 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
     if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
 }
 
+/// Run for every accepted connection. `TCP_NODELAY`: an answer written in
+/// more than one piece is not held back by Nagle's algorithm until the
+/// client's delayed ACK (~40 ms on Linux); shelf writes whole answers, so
+/// there is nothing for Nagle to coalesce.
+pub fn on_connect(connection: &dyn Any, _data: &mut Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = stream.set_nodelay(true)
+    {
+        log::warn!("could not set TCP_NODELAY on a connection: {e}");
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -262,6 +276,7 @@ impl Application {
     pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
         let server = HttpServer::new(move || app(state.clone(), &settings))
+            .on_connect(on_connect)
             .listen(listener)
             .map_err(|e| StartError::Bind(address, e))?
             .shutdown_timeout(30)

@@ -18,6 +18,7 @@ mod library;
 mod limits;
 mod limits_redis;
 mod login;
+mod network;
 mod ops;
 mod search;
 mod sessions;

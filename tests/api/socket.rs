@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::helpers::{ADMIN_PASSWORD, RawResponse, TestApp};
 
 /// Reads one HTTP/1.1 response with a Content-Length body.
-async fn read_response(stream: &mut TcpStream) -> RawResponse {
+pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let header_end = loop {
@@ -38,7 +38,7 @@ async fn read_response(stream: &mut TcpStream) -> RawResponse {
     RawResponse { status, headers, body }
 }
 
-async fn serve(app: &TestApp) -> u16 {
+pub async fn serve(app: &TestApp) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let server = shelf::startup::Application::serve(listener, app.state.clone(), app.settings.clone()).unwrap();
     let port = server.port();
