@@ -1,7 +1,7 @@
 //! Building the application: database, state, middleware order, server.
 
 use std::any::Any;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -243,6 +243,24 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
     if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
 }
 
+/// Connections that may wait in the kernel for the server to accept them.
+/// Rust std's `TcpListener::bind` asks for 128: a burst of 1,000 clients
+/// then has its surplus SYNs dropped and retried a second later. Linux caps
+/// the number at `net.core.somaxconn` (4096 by default since 5.4).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// The server's listening socket on `address` (port 0 picks a free port),
+/// with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`, so that a restart can bind
+/// while the last run's connections linger in `TIME_WAIT`.
+pub fn listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// Run for every accepted connection. `TCP_NODELAY`: an answer written in
 /// more than one piece is not held back by Nagle's algorithm until the
 /// client's delayed ACK (~40 ms on Linux); shelf writes whole answers, so
@@ -269,10 +287,11 @@ impl Application {
         let secret = signing_secret(&pool, &settings)?;
         bootstrap_admin(&pool, &settings)?;
         let state = web::Data::new(AppState::new(&settings, pool, &secret)?);
-        let listener = TcpListener::bind(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
+        let listener = listener(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
         Self::serve(listener, state, settings)
     }
 
+    /// Serves on `listener`, best made by [`listener`].
     pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
         let server = HttpServer::new(move || app(state.clone(), &settings))

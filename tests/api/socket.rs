@@ -38,8 +38,9 @@ pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
     RawResponse { status, headers, body }
 }
 
+/// The app on a real socket, bound the way the server binds (port 0).
 pub async fn serve(app: &TestApp) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = shelf::startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
     let server = shelf::startup::Application::serve(listener, app.state.clone(), app.settings.clone()).unwrap();
     let port = server.port();
     actix_web::rt::spawn(server.run_until_stopped());
