@@ -37,7 +37,8 @@ pub struct ErrorBody {
     /// `invalid_token`, `invalid_credentials`, `invalid_api_key`,
     /// `invalid_refresh_token`, `multiple_credentials`, `forbidden`,
     /// `csrf_failed`, `too_many_requests`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `service_unavailable`, `internal_error`.
+    /// `method_not_allowed`, `conflict`, `service_unavailable`,
+    /// `sign_in_busy`, `internal_error`.
     pub code: String,
     /// The request's `X-Request-Id`, to quote when reporting a problem.
     pub request_id: String,
@@ -86,6 +87,11 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// 503 `sign_in_busy`, with `Retry-After`: more passwords to check at
+    /// once than the hashing threads get through in a fraction of a second.
+    /// Refused at once rather than queued; no password was looked at.
+    #[error("Too many sign-ins at once; try again shortly")]
+    SignInBusy { retry_after_seconds: u64 },
     /// 503 `service_unavailable`: the database does not answer.
     #[error("The service is temporarily unavailable")]
     Unavailable,
@@ -132,6 +138,7 @@ impl ApiError {
             Self::RequestTimeout => "request_timeout",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "service_unavailable",
+            Self::SignInBusy { .. } => "sign_in_busy",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -173,7 +180,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::SignInBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -185,7 +192,7 @@ impl ResponseError for ApiError {
             log::error!("internal error: {cause}");
         }
         let mut response = render(self.status_code(), self.body());
-        if let Self::TooManyRequests { retry_after_seconds, .. } = self {
+        if let Self::TooManyRequests { retry_after_seconds, .. } | Self::SignInBusy { retry_after_seconds } = self {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         response

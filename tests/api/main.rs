@@ -22,5 +22,6 @@ mod network;
 mod ops;
 mod search;
 mod sessions;
+mod sign_in_load;
 mod socket;
 mod tokens;
