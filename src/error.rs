@@ -37,7 +37,8 @@ pub struct ErrorBody {
     /// `invalid_token`, `invalid_credentials`, `invalid_api_key`,
     /// `invalid_refresh_token`, `multiple_credentials`, `forbidden`,
     /// `csrf_failed`, `too_many_requests`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `service_unavailable`, `internal_error`.
+    /// `method_not_allowed`, `conflict`, `service_unavailable`,
+    /// `sign_in_busy`, `internal_error`.
     pub code: String,
     /// The request's `X-Request-Id`, to quote when reporting a problem.
     pub request_id: String,
@@ -97,6 +98,11 @@ pub enum ApiError {
     /// being received at once; the request was not read.
     #[error("The server is receiving too many request bodies at once; retry shortly")]
     Busy { retry_after_seconds: u64 },
+    /// 503 `sign_in_busy`, with `Retry-After`: more passwords to check at
+    /// once than the hashing threads get through in a fraction of a second.
+    /// Refused at once rather than queued; no password was looked at.
+    #[error("Too many sign-ins at once; try again shortly")]
+    SignInBusy { retry_after_seconds: u64 },
     /// 503 `service_unavailable`: the database does not answer.
     #[error("The service is temporarily unavailable")]
     Unavailable,
@@ -146,6 +152,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Busy { .. } => "server_busy",
             Self::Unavailable => "service_unavailable",
+            Self::SignInBusy { .. } => "sign_in_busy",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -189,7 +196,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } | Self::SignInBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,7 +209,9 @@ impl ResponseError for ApiError {
         }
         let mut response = render(self.status_code(), self.body());
         match self {
-            Self::TooManyRequests { retry_after_seconds, .. } | Self::Busy { retry_after_seconds } => {
+            Self::TooManyRequests { retry_after_seconds, .. }
+            | Self::Busy { retry_after_seconds }
+            | Self::SignInBusy { retry_after_seconds } => {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
             Self::MethodNotAllowed { allow } => {

@@ -123,6 +123,11 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                 add("408", "The body did not arrive in time (`request_timeout`); the connection closes");
                 add("413", "Body over 1 MiB (`payload_too_large`)");
                 add("415", "Not JSON (`unsupported_media_type`)");
+                add(
+                    "503",
+                    "Too many request bodies at once (`server_busy`), or, where a password is checked, too many \
+                     password checks at once (`sign_in_busy`); not read, retry after `Retry-After`",
+                );
             }
             if limited {
                 add("429", "Rate limited (`too_many_requests`); see `Retry-After` and the `RateLimit` headers");

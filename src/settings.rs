@@ -111,6 +111,8 @@ pub struct Settings {
     pub request_body_timeout: Duration,
     /// Bytes of request bodies buffered at once, across all connections.
     pub request_body_budget: usize,
+    /// Threads that hash passwords (argon2), each ~19 MiB while it hashes.
+    pub password_threads: usize,
     pub jwt_secret: Option<Secret>,
     /// Retired signing secrets that still verify tokens until removed.
     pub jwt_previous_secrets: Vec<Secret>,
@@ -194,6 +196,16 @@ impl Settings {
             .ok_or_else(|| {
                 fail("SHELF_REQUEST_BODY_BUDGET", format!("{budget_raw:?} is not a number of MiB from 1 to 4096"))
             })?;
+
+        // One hashing thread per core but one, and at least one: argon2 keeps
+        // a core busy for the whole hash, and reads need a core of their own
+        // whatever the sign-in traffic.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let default_threads = cores.saturating_sub(1).max(1).to_string();
+        let threads_raw = get("SHELF_PASSWORD_THREADS").unwrap_or(&default_threads);
+        let password_threads = threads_raw.parse::<usize>().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
+            fail("SHELF_PASSWORD_THREADS", format!("{threads_raw:?} is not a whole number from 1 to 64"))
+        })?;
 
         let access_token_ttl = parse_duration(get("SHELF_ACCESS_TOKEN_TTL").unwrap_or("15m"))
             .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(24 * 3600))
@@ -317,6 +329,7 @@ impl Settings {
             database_pool_timeout,
             request_body_timeout,
             request_body_budget,
+            password_threads,
             jwt_secret,
             jwt_previous_secrets,
             access_token_ttl,
@@ -476,6 +489,7 @@ mod tests {
             ("SHELF_API_KEYS_PER_USER", "0"),
             ("SHELF_LIMIT_CREDENTIAL_FAILURES", "20"),
             ("SHELF_REQUEST_BODY_BUDGET", "0"),
+            ("SHELF_PASSWORD_THREADS", "0"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();

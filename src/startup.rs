@@ -1,11 +1,12 @@
 //! Building the application: database, state, middleware order, server.
 
-use std::net::TcpListener;
+use std::any::Any;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Extensions, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, Condition, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -20,7 +21,7 @@ use crate::db::{self, DbPool, MigrationError};
 use crate::http::allow::AllowedMethods;
 use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
-use crate::http::{body_limit, envelope, etag, extract};
+use crate::http::{body_limit, envelope, etag, extract, whole_body};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
@@ -59,7 +60,7 @@ impl AppState {
             events: SecurityEvents::start(pool.clone(), settings.security_event_retention),
             pool,
             jwt,
-            passwords: Passwords::default(),
+            passwords: Passwords::with_threads(settings.password_threads),
             auth_cache: auth_cache(settings)?,
             cookies: SessionCookies { secure: settings.cookie_secure },
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
@@ -210,6 +211,7 @@ pub fn app(
         .wrap(Condition::new(!settings.cors_origins.is_empty(), cors(&settings.cors_origins)))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
+        .wrap(from_fn(whole_body::whole_body))
         .wrap(security_headers(settings.hsts))
         .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"))
 }
@@ -267,6 +269,36 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
     if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
 }
 
+/// Connections that may wait in the kernel for the server to accept them.
+/// Rust std's `TcpListener::bind` asks for 128: a burst of 1,000 clients
+/// then has its surplus SYNs dropped and retried a second later. Linux caps
+/// the number at `net.core.somaxconn` (4096 by default since 5.4).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// The server's listening socket on `address` (port 0 picks a free port),
+/// with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`, so that a restart can bind
+/// while the last run's connections linger in `TIME_WAIT`.
+pub fn listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Run for every accepted connection. `TCP_NODELAY`: an answer written in
+/// more than one piece is not held back by Nagle's algorithm until the
+/// client's delayed ACK (~40 ms on Linux); shelf writes whole answers, so
+/// there is nothing for Nagle to coalesce.
+pub fn on_connect(connection: &dyn Any, _data: &mut Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = stream.set_nodelay(true)
+    {
+        log::warn!("could not set TCP_NODELAY on a connection: {e}");
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -281,13 +313,15 @@ impl Application {
         let secret = signing_secret(&pool, &settings)?;
         bootstrap_admin(&pool, &settings)?;
         let state = web::Data::new(AppState::new(&settings, pool, &secret)?);
-        let listener = TcpListener::bind(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
+        let listener = listener(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
         Self::serve(listener, state, settings)
     }
 
+    /// Serves on `listener`, best made by [`listener`].
     pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
         let server = HttpServer::new(move || app(state.clone(), &settings))
+            .on_connect(on_connect)
             .listen(listener)
             .map_err(|e| StartError::Bind(address, e))?
             .shutdown_timeout(30)

@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by every route: the envelope middleware, request
-//! ids, validating extractors, caching headers.
+//! ids, validating extractors, caching headers, whole compressed bodies.
 
 pub mod allow;
 pub mod body_limit;
@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod envelope;
 pub mod etag;
 pub mod extract;
+pub mod whole_body;
 
 use actix_web::HttpResponseBuilder;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, VARY};

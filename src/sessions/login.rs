@@ -40,8 +40,9 @@ pub struct Failure {
 
 /// Checks `password` for the account `username` under its failure counts.
 ///
-/// A failure is taken from the username's and the client's counts before
-/// anything else (429 when either has none left, before any hashing);
+/// A place on the hashing pool comes first (503 `sign_in_busy` when it
+/// would wait too long), then a failure is taken from the username's and
+/// the client's counts (429 when either has none left, before any hashing);
 /// `load` then yields the account and its stored hash (`None`: no such
 /// account, checked against a dummy hash so the time is the same). Right:
 /// the account, and the counts get the attempt back. Wrong: the failure
@@ -59,6 +60,7 @@ pub async fn verify_throttled<T, L>(
 where
     L: Future<Output = Result<Option<(T, String)>, ApiError>>,
 {
+    let admission = state.passwords.admit()?;
     let throttle = Throttle::new(&state.limiter, &state.events, &username_key(username), context.client_ip);
     let taken = throttle.take().await.map_err(|wait| ApiError::TooManyRequests {
         message: "Too many failed sign-in attempts; try again later".into(),
@@ -67,7 +69,7 @@ where
     let checked = async {
         let found = load.await?;
         let (account, stored) = found.map_or((None, None), |(account, hash)| (Some(account), Some(hash)));
-        let valid = state.passwords.verify(password, stored).await?;
+        let valid = state.passwords.verify(admission, password, stored).await?;
         Ok::<_, ApiError>((account, valid))
     }
     .await;

@@ -811,6 +811,8 @@ async fn thirty_concurrent_key_creations_make_exactly_the_allowed_twenty_five() 
     let app = TestApp::spawn_with(&[
         ("SHELF_LIMIT_LOGIN_FAILURES", "1000/15m"),
         ("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "1000/15m"),
+        // Every creation gets a hashing thread at once: none is shed.
+        ("SHELF_PASSWORD_THREADS", "32"),
     ])
     .await;
     let (_, token) = user(&app, "reader", Role::User).await;

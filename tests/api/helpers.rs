@@ -368,7 +368,8 @@ pub async fn serve(app: &TestApp) -> u16 {
 
 /// Serves `state` (another instance, say) on a free port of its own.
 pub async fn serve_state(state: web::Data<AppState>, settings: Settings) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bound the way the server binds (its backlog), on port 0.
+    let listener = shelf::startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
     let server = shelf::startup::Application::serve(listener, state, settings).unwrap();
     let port = server.port();
     actix_web::rt::spawn(server.run_until_stopped());

@@ -505,6 +505,8 @@ async fn the_lockout_holds_for_concurrent_attempts_spread_over_instances_sharing
         ("SHELF_REDIS_URL", url.as_str()),
         ("SHELF_REDIS_PREFIX", prefix.as_str()),
         ("SHELF_TRUSTED_PROXIES", "127.0.0.1"),
+        // Every attempt gets a hashing thread, so all reach the counts.
+        ("SHELF_PASSWORD_THREADS", "16"),
     ];
     let app = TestApp::spawn_with(&shared).await;
     let (other, other_settings) = app.sibling_state(&shared);

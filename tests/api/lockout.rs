@@ -1,12 +1,17 @@
 //! The sign-in lockout under the attack it exists for: many wrong
 //! passwords at once, over real sockets, from many client addresses (the
 //! server believes `X-Forwarded-For` from its trusted proxy, 127.0.0.1).
-//! The failure is taken before argon2 runs, so no burst can outrun it.
+//! The failure is taken before argon2 runs, so no burst can outrun it. The
+//! hashing pool is made large enough to admit every attempt, so the burst
+//! reaches the failure counts rather than being shed before them.
 
 use serde_json::json;
 use shelf::auth::Role;
 
 use crate::helpers::{ADMIN_PASSWORD, TestApp, USER_PASSWORD, at_once, raw_post, serve, status_counts, token_of};
+
+/// Every attempt of these bursts gets a hashing thread at once.
+const WIDE_POOL: (&str, &str) = ("SHELF_PASSWORD_THREADS", "16");
 
 fn from(n: usize) -> String {
     format!("X-Forwarded-For: 198.51.100.{n}\r\n")
@@ -14,7 +19,7 @@ fn from(n: usize) -> String {
 
 #[actix_web::test]
 async fn fifteen_concurrent_wrong_passwords_for_one_username_reach_argon2_at_most_five_times() {
-    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1"), WIDE_POOL]).await;
     let port = serve(&app).await;
     let attempts = (1..=15)
         .map(|n| raw_post("/api/token", &from(n), &json!({"username": "admin", "password": format!("wrong {n}!")})))
@@ -39,9 +44,12 @@ async fn fifteen_concurrent_wrong_passwords_for_one_username_reach_argon2_at_mos
 
 #[actix_web::test]
 async fn concurrent_wrong_passwords_across_usernames_from_one_client_are_held_to_its_count() {
-    let app =
-        TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1"), ("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "5/15m")])
-            .await;
+    let app = TestApp::spawn_with(&[
+        ("SHELF_TRUSTED_PROXIES", "127.0.0.1"),
+        ("SHELF_LIMIT_LOGIN_CLIENT_FAILURES", "5/15m"),
+        WIDE_POOL,
+    ])
+    .await;
     let port = serve(&app).await;
     let attempts = (1..=15)
         .map(|n| raw_post("/api/session", &from(7), &json!({"username": format!("user{n}"), "password": "wrong!"})))
@@ -51,7 +59,7 @@ async fn concurrent_wrong_passwords_across_usernames_from_one_client_are_held_to
 
 #[actix_web::test]
 async fn right_passwords_at_once_are_checked_within_the_count_and_give_it_back() {
-    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1"), WIDE_POOL]).await;
     app.create_user("reader", Role::User).await;
     let port = serve(&app).await;
     let sign_in = |password: &str, n: usize| {
@@ -67,7 +75,7 @@ async fn right_passwords_at_once_are_checked_within_the_count_and_give_it_back()
 
 #[actix_web::test]
 async fn wrong_current_passwords_on_me_password_count_as_failures_for_the_username() {
-    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let app = TestApp::spawn_with(&[("SHELF_TRUSTED_PROXIES", "127.0.0.1"), WIDE_POOL]).await;
     app.create_user("reader", Role::User).await;
     // The holder of a stolen token guesses the password, many at once.
     let stolen = token_of(&app.login("reader", USER_PASSWORD).await);

@@ -16,7 +16,7 @@ fn raw_put(path: &str, token: &str, body: &serde_json::Value) -> String {
 
 #[actix_web::test]
 async fn a_sign_in_racing_a_demotion_never_yields_admin_access() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[("SHELF_PASSWORD_THREADS", "4")]).await;
     let admin = app.admin_token().await;
     let target = app.create_user("deputy", Role::Admin).await;
     let port = serve(&app).await;
