@@ -1,15 +1,18 @@
 //! Building the application: database, state, middleware order, server.
 
-use std::any::Any;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
+use actix_http::{HttpService, KeepAlive, Protocol};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
 use actix_web::body::MessageBody;
-use actix_web::dev::{Extensions, Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppConfig, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, Condition, DefaultHeaders, Logger, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
 use crate::auth::cache::AuthCache;
@@ -21,6 +24,7 @@ use crate::db::{self, DbPool, MigrationError};
 use crate::http::allow::AllowedMethods;
 use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
+use crate::http::connection::Lingering;
 use crate::http::{body_limit, envelope, etag, extract, whole_body};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
@@ -287,18 +291,6 @@ pub fn listener(address: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Run for every accepted connection. `TCP_NODELAY`: an answer written in
-/// more than one piece is not held back by Nagle's algorithm until the
-/// client's delayed ACK (~40 ms on Linux); shelf writes whole answers, so
-/// there is nothing for Nagle to coalesce.
-pub fn on_connect(connection: &dyn Any, _data: &mut Extensions) {
-    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(e) = stream.set_nodelay(true)
-    {
-        log::warn!("could not set TCP_NODELAY on a connection: {e}");
-    }
-}
-
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -318,11 +310,25 @@ impl Application {
     }
 
     /// Serves on `listener`, best made by [`listener`].
+    /// Serves on `listener`: actix-http's HTTP/1.1 service over the
+    /// connections of `http::connection` (no delay, lingering close), with
+    /// actix-web's defaults for time limits, one worker per core.
     pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
-        let server = HttpServer::new(move || app(state.clone(), &settings))
-            .on_connect(on_connect)
-            .listen(listener)
+        let server = actix_server::Server::build()
+            .listen("shelf", listener, move || {
+                let http = HttpService::build()
+                    .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(address)
+                    .finish(map_config(app(state.clone(), &settings).into_factory(), |_| AppConfig::default()));
+                fn_service(|stream: TcpStream| async move {
+                    let peer = stream.peer_addr().ok();
+                    Ok((Lingering::new(stream), Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })
             .map_err(|e| StartError::Bind(address, e))?
             .shutdown_timeout(30)
             .run();

@@ -4,6 +4,7 @@
 pub mod allow;
 pub mod body_limit;
 pub mod client_ip;
+pub mod connection;
 pub mod envelope;
 pub mod etag;
 pub mod extract;

@@ -1,12 +1,10 @@
 //! The server's sockets, over real connections: accepted connections send
-//! without delay, compressed pages leave whole with a length, and the
-//! listener queues a burst of connections instead of dropping them.
+//! without delay, compressed pages leave whole with a length, the listener
+//! queues a burst of connections instead of dropping them, and a request
+//! too large for the HTTP layer still gets its answer.
 
-use std::any::Any;
-
-use actix_web::dev::Extensions;
 use futures_util::future::join_all;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::TestApp;
@@ -20,7 +18,7 @@ async fn accepted_connections_get_tcp_nodelay() {
     assert!(!accepted.nodelay().unwrap(), "the kernel's default is Nagle on");
 
     // What the server runs for every connection it accepts.
-    shelf::startup::on_connect(&accepted as &dyn Any, &mut Extensions::new());
+    shelf::http::connection::tune(&accepted);
     assert!(accepted.nodelay().unwrap());
 }
 
@@ -86,4 +84,45 @@ async fn the_listener_queues_a_thousand_connections_before_accepting_any() {
         .expect("every handshake completes while nothing accepts");
     assert!(streams.iter().all(Result::is_ok));
     drop(listener);
+}
+
+/// Writes `request` whole, then reads the answer to the end: a client
+/// that sends everything before it reads, as curl does.
+async fn send_all_then_read(port: u16, request: Vec<u8>) -> Result<Vec<u8>, std::io::Error> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut reader, mut writer) = stream.split();
+    let write = async {
+        let result = writer.write_all(&request).await;
+        let _ = writer.shutdown().await;
+        result
+    };
+    let read = async {
+        let mut answer = Vec::new();
+        reader.read_to_end(&mut answer).await.map(|_| answer)
+    };
+    let (written, answer) = tokio::join!(write, read);
+    written?;
+    answer
+}
+
+#[actix_web::test]
+async fn a_request_head_too_large_for_the_http_layer_still_gets_its_answer() {
+    let app = TestApp::spawn().await;
+    let port = serve(&app).await;
+    // Past actix-http's 128 KiB buffer: refused before the app sees it.
+    let target = format!("GET /api/v1/search?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300_000));
+    let header = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(300_000));
+    for (what, request) in [("request line", target), ("header", header)] {
+        for _ in 0..5 {
+            let answer = send_all_then_read(port, request.clone().into_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("{what}: the connection was reset instead of answered: {e}"));
+            let head = String::from_utf8_lossy(&answer[..answer.len().min(64)]).into_owned();
+            assert!(head.starts_with("HTTP/1.1 431") || head.starts_with("HTTP/1.1 414"), "{what}: {head:?}");
+        }
+    }
+    // The server is fine afterwards.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert_eq!(read_response(&mut stream).await.status, 200);
 }
