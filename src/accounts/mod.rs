@@ -264,14 +264,19 @@ pub fn bootstrap_admin(conn: &mut DbConnection, given: Option<&str>) -> Result<B
         return Ok(Bootstrap::AlreadyHasUsers);
     }
     let hash = crate::auth::password::hash_blocking(&password)?;
-    db::write_transaction(conn, |conn| {
+    let created = db::write_transaction(conn, |conn| {
         let any: i64 = users::table.count().get_result(conn)?;
         if any > 0 {
             return Ok(Bootstrap::AlreadyHasUsers);
         }
         insert(conn, "admin", &hash, Role::Admin)?;
         Ok(outcome)
-    })
+    });
+    match created {
+        // Another instance starting at the same moment made it first.
+        Err(ApiError::Conflict { .. }) => Ok(Bootstrap::AlreadyHasUsers),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ pub enum Presented {
 /// choose.
 pub fn presented(req: &HttpRequest, session_cookie: &str) -> Result<Option<Presented>, ApiError> {
     let repeated = |name| req.headers().get_all(name).nth(1).is_some();
-    if repeated(AUTHORIZATION) || repeated(API_KEY_HEADER) {
+    // Two session cookies are two credentials too (a sibling subdomain can
+    // plant one beside the real one when the `__Host-` prefix is off).
+    let cookies = req.cookies().map(|c| c.iter().filter(|c| c.name() == session_cookie).count()).unwrap_or(0);
+    if repeated(AUTHORIZATION) || repeated(API_KEY_HEADER) || cookies > 1 {
         return Err(multiple_credentials());
     }
     let mut found = Vec::with_capacity(1);

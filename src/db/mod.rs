@@ -198,16 +198,14 @@ pub fn get_setting(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Str
 }
 
 /// Stores a value of the `settings` table, keeping the first writer's value
-/// when two instances race; returns the value that is now stored.
+/// when two instances race (the insert yields to a row that appeared
+/// meanwhile, on PostgreSQL as on SQLite); returns the value that is now
+/// stored.
 pub fn put_setting_if_absent(conn: &mut DbConnection, key: &str, value: &str) -> QueryResult<String> {
     use schema::settings::dsl;
-    write_transaction(conn, |conn| {
-        if let Some(existing) = get_setting(conn, key)? {
-            return Ok(existing);
-        }
-        diesel::insert_into(dsl::settings).values((dsl::key.eq(key), dsl::value.eq(value))).execute(conn)?;
-        Ok(value.to_owned())
-    })
+    let row = (dsl::key.eq(key), dsl::value.eq(value));
+    crate::on_backend!(conn, c => diesel::insert_into(dsl::settings).values(row).on_conflict_do_nothing().execute(c))?;
+    get_setting(conn, key)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// Stores a value of the `settings` table, replacing any earlier one.

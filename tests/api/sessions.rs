@@ -450,6 +450,14 @@ async fn two_credentials_in_one_request_are_refused() {
     // Even on a route that allows anonymous calls.
     let search = with_session(TestRequest::get().uri("/api/v1/search?q=x"), &cookie, None).insert_header(bearer);
     app.send(search).await.assert_error(400, "multiple_credentials");
+    // Two session cookies, a planted one beside the real one, in either order.
+    for pair in [
+        format!("{SESSION_COOKIE}=planted; {SESSION_COOKIE}={cookie}"),
+        format!("{SESSION_COOKIE}={cookie}; {SESSION_COOKIE}=planted"),
+    ] {
+        let request = TestRequest::get().uri("/api/v1/me").insert_header(("Cookie", pair));
+        app.send(request).await.assert_error(400, "multiple_credentials");
+    }
 }
 
 #[actix_web::test]
