@@ -22,6 +22,7 @@ pub mod books;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod fingerprint;
 pub mod http;
 pub mod library;
 pub mod limits;

@@ -8,6 +8,7 @@
 //! without a `kid`, or with one the ring does not hold, is rejected.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -56,7 +57,18 @@ pub struct JwtKeys {
     decoding: HashMap<String, DecodingKey>,
     validation: Validation,
     pub ttl: Duration,
+    /// Tokens whose signature and claims have been checked, by their exact
+    /// text, until they expire: a client sends the same token on every
+    /// request for its 15 minutes, and checking the HMAC and parsing the
+    /// claims each time was the largest cost of a request. Only tokens that
+    /// passed [`JwtKeys::verify`] are here, so a forged token is checked in
+    /// full every time. Session and version checks happen per request
+    /// elsewhere; expiry is checked here on every use.
+    verified: RwLock<HashMap<String, Claims>>,
 }
+
+/// Verified tokens kept at most (a few hundred bytes each).
+const VERIFIED_MAX: usize = 10_000;
 
 /// The public name of a secret: 16 hex characters of its SHA-256.
 pub fn key_id(secret: &Secret) -> String {
@@ -82,6 +94,7 @@ impl JwtKeys {
             decoding,
             validation,
             ttl,
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -108,11 +121,27 @@ impl JwtKeys {
     /// Verifies key, signature, algorithm, issuer, audience and times.
     /// Every failure is the same 401 so the reason does not help an attacker.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let live = |claims: &Claims| claims.exp.saturating_add(LEEWAY_SECONDS) > now;
+        if let Ok(verified) = self.verified.read()
+            && let Some(claims) = verified.get(token)
+        {
+            return if live(claims) { Ok(claims.clone()) } else { Err(ApiError::invalid_token()) };
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::invalid_token())?;
         let key = header.kid.as_deref().and_then(|kid| self.decoding.get(kid)).ok_or_else(ApiError::invalid_token)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|_| ApiError::invalid_token())
+            .map_err(|_| ApiError::invalid_token())?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_MAX {
+                verified.retain(|_, claims| live(claims));
+            }
+            if verified.len() < VERIFIED_MAX {
+                verified.insert(token.to_owned(), claims.clone());
+            }
+        }
+        Ok(claims)
     }
 }
 
@@ -142,6 +171,22 @@ mod tests {
         let retired = JwtKeys::new(&secret("new"), &[], ttl).unwrap();
         assert!(retired.verify(&old_token).is_err());
         assert!(retired.verify(&new_token).is_ok());
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_tampered_one_is_checked_in_full() {
+        let keys = JwtKeys::new(&secret("k"), &[], Duration::from_secs(60)).unwrap();
+        let token = keys.issue(subject()).unwrap();
+        assert!(keys.verify(&token).is_ok());
+        assert!(keys.verify(&token).is_ok(), "from the cache");
+        // Another signature for the same claims is another string: checked.
+        let tampered = format!("{}x", &token[..token.len() - 1]);
+        assert!(keys.verify(&tampered).is_err());
+        // Expired while remembered.
+        if let Ok(mut verified) = keys.verified.write() {
+            verified.get_mut(&token).unwrap().exp = 1;
+        }
+        assert!(keys.verify(&token).is_err());
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! writes by another instance (or the CLI) show within `FRESH`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
 use super::queries::Listing;
+use crate::fingerprint::weak_etag;
 
 /// How long a page may be served without asking the database again.
 pub const FRESH: Duration = Duration::from_secs(1);
@@ -21,6 +22,7 @@ pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 struct Page {
     body: Bytes,
+    etag: Arc<str>,
     stored: Instant,
 }
 
@@ -51,27 +53,34 @@ impl PageCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, key: &Listing) -> Option<Bytes> {
+    /// A fresh page and its ETag.
+    pub fn get(&self, key: &Listing) -> Option<(Bytes, Arc<str>)> {
         let pages = self.pages.lock().ok()?;
-        pages.by_listing.get(key).filter(|page| page.stored.elapsed() < FRESH).map(|page| page.body.clone())
+        let page = pages.by_listing.get(key).filter(|page| page.stored.elapsed() < FRESH)?;
+        Some((page.body.clone(), page.etag.clone()))
     }
 
-    pub fn put(&self, key: Listing, generation: u64, body: Bytes) {
-        let Ok(mut pages) = self.pages.lock() else { return };
+    /// Keeps a page, unless a write finished since `generation` was read;
+    /// returns its ETag either way (computed once here, not per request).
+    pub fn put(&self, key: Listing, generation: u64, body: Bytes) -> Arc<str> {
+        let etag: Arc<str> = Arc::from(weak_etag(&body));
+        let Ok(mut pages) = self.pages.lock() else { return etag };
         if generation != self.generation() {
-            return;
+            return etag;
         }
         let full = |pages: &Pages| pages.by_listing.len() >= MAX_PAGES || pages.bytes + body.len() > MAX_BYTES;
         if full(&pages) {
             pages.drop_stale();
             if full(&pages) {
-                return;
+                return etag;
             }
         }
         pages.bytes += body.len();
-        if let Some(replaced) = pages.by_listing.insert(key, Page { body, stored: Instant::now() }) {
+        let page = Page { body, etag: etag.clone(), stored: Instant::now() };
+        if let Some(replaced) = pages.by_listing.insert(key, page) {
             pages.bytes -= replaced.body.len();
         }
+        etag
     }
 
     /// After any write to the catalog.
@@ -101,7 +110,7 @@ mod tests {
         let cache = PageCache::default();
         let generation = cache.generation();
         cache.put(key("a"), generation, Bytes::from_static(b"page"));
-        assert_eq!(cache.get(&key("a")).as_deref(), Some(&b"page"[..]));
+        assert_eq!(cache.get(&key("a")).map(|(body, _)| body).as_deref(), Some(&b"page"[..]));
         assert_eq!(cache.get(&key("b")), None);
         cache.invalidate();
         assert_eq!(cache.get(&key("a")), None);

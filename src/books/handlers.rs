@@ -1,7 +1,7 @@
 //! Catalog routes: list, search, read, and admin writes.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ContentType, LOCATION};
+use actix_web::http::header::{ContentType, ETAG, LOCATION};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
@@ -63,8 +63,8 @@ impl CatalogQuery {
 
 /// The page as JSON, from the page cache when fresh there.
 async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> Result<HttpResponse, ApiError> {
-    let body = match state.catalog.get(&listing) {
-        Some(body) => body,
+    let (body, etag) = match state.catalog.get(&listing) {
+        Some(cached) => cached,
         None => {
             let generation = state.catalog.generation();
             let page = listing.page;
@@ -73,12 +73,13 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
             let json = serde_json::to_vec(&BookPage { books, page: page.page, per_page: page.per_page, total })
                 .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;
             let body = Bytes::from(json);
-            state.catalog.put(key, generation, body.clone());
-            body
+            let etag = state.catalog.put(key, generation, body.clone());
+            (body, etag)
         }
     };
     let mut response = HttpResponse::Ok();
     caching.apply(&mut response);
+    response.insert_header((ETAG, etag.as_ref()));
     Ok(response.content_type(ContentType::json()).body(body))
 }
 

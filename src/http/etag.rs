@@ -4,8 +4,6 @@
 //! it holds for every content-coding of the same body. Only a 304 for a
 //! named, current ETag is free of rate-limit cost ([`Earned304`]).
 
-use std::hash::{DefaultHasher, Hasher};
-
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{ETAG, HeaderValue, IF_NONE_MATCH};
@@ -14,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::ApiError;
+use crate::fingerprint::weak_etag;
 
 /// Marks a 304 the client earned by naming the current ETag: it knew the
 /// content, so the rate limiter gives the request back. `If-None-Match: *`
@@ -39,9 +38,10 @@ pub async fn etag(
         Ok(bytes) => bytes,
         Err(_) => return Ok(ServiceResponse::new(req, ApiError::internal("unreadable body").error_response())),
     };
-    let mut hasher = DefaultHasher::new();
-    hasher.write(&bytes);
-    let tag = format!("W/\"{:016x}\"", hasher.finish());
+    // A handler that serves a stored body (a cached page) sets the tag it
+    // stored with it; anything else is hashed here.
+    let preset = head.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tag = preset.unwrap_or_else(|| weak_etag(&bytes));
 
     let candidates: Vec<&str> = if_none_match
         .as_ref()

@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     fn cell(limit: &'static str, count: u32, seconds: u64) -> Cell {
-        Cell { limit, quota: Quota { count, period: Duration::from_secs(seconds) }, key: "ip:192.0.2.1".into() }
+        Cell::new(limit, Quota { count, period: Duration::from_secs(seconds) }, "ip:192.0.2.1".into())
     }
 
     #[test]

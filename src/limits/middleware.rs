@@ -8,7 +8,9 @@ use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
 use super::gcra::{Standing, ceil_seconds};
-use super::{Cell, RouteClass, policy_name};
+use std::fmt::Write as _;
+
+use super::{Cell, RouteClass};
 use crate::auth::principal::{presented, principal_of};
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
@@ -72,7 +74,7 @@ pub async fn rate_limit(
         let error = ApiError::TooManyRequests {
             message: format!(
                 "Rate limit exceeded: {} ({} requests per {} s); retry in {retry_after} s",
-                policy_name(cell),
+                cell.policy,
                 cell.quota.count,
                 cell.quota.period.as_secs()
             ),
@@ -112,7 +114,7 @@ fn credentials_refused(
     let error = ApiError::TooManyRequests {
         message: format!(
             "Too many failed credentials from this client: {} ({} per {} s); retry in {retry_after} s",
-            policy_name(cell),
+            cell.policy,
             cell.quota.count,
             cell.quota.period.as_secs()
         ),
@@ -136,17 +138,14 @@ fn write_headers(headers: &mut HeaderMap, cells: &[Cell], standings: &[Standing]
         headers.insert(REMAINING, HeaderValue::from(s.remaining));
         headers.insert(RESET, HeaderValue::from(ceil_seconds(reset)));
     }
-    let policy = cells
-        .iter()
-        .map(|c| format!("\"{}\";q={};w={}", policy_name(c), c.quota.count, c.quota.period.as_secs()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let current = cells
-        .iter()
-        .zip(standings)
-        .map(|(c, s)| format!("\"{}\";r={};t={}", policy_name(c), s.remaining, ceil_seconds(s.reset)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Built in place: these two headers are on every limited response.
+    let mut policy = String::with_capacity(48 * cells.len());
+    let mut current = String::with_capacity(40 * cells.len());
+    for (i, (c, s)) in cells.iter().zip(standings).enumerate() {
+        let separator = if i == 0 { "" } else { ", " };
+        let _ = write!(policy, "{separator}\"{}\";q={};w={}", c.policy, c.quota.count, c.quota.period.as_secs());
+        let _ = write!(current, "{separator}\"{}\";r={};t={}", c.policy, s.remaining, ceil_seconds(s.reset));
+    }
     for (name, value) in [(POLICY, policy), (RATELIMIT, current)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

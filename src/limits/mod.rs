@@ -24,7 +24,7 @@ pub mod redis;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
@@ -42,6 +42,52 @@ pub struct Cell {
     pub limit: &'static str,
     pub quota: Quota,
     pub key: String,
+    /// `anonymous-1h`, as the headers and messages name this quota.
+    pub policy: Arc<str>,
+}
+
+impl Cell {
+    pub fn new(limit: &'static str, quota: Quota, key: String) -> Self {
+        Self { limit, quota, key, policy: Arc::from(policy_name(limit, quota)) }
+    }
+}
+
+/// The policy names of every configured quota, made once rather than per
+/// request.
+#[derive(Debug, Default)]
+struct PolicyNames(HashMap<(&'static str, Quota), Arc<str>>);
+
+impl PolicyNames {
+    fn new(limits: &Limits) -> Self {
+        let named: [(&'static str, &[Quota]); 8] = [
+            ("anonymous", &limits.anonymous),
+            ("authenticated", &limits.authenticated),
+            ("search", &limits.search_anonymous),
+            ("status_change", &limits.status_change),
+            ("login", &limits.login_ip),
+            ("login_failures", &limits.login_failures),
+            ("login_client_failures", &limits.login_client_failures),
+            ("credential_failures", &limits.credential_failures),
+        ];
+        let names = named
+            .iter()
+            .flat_map(|(limit, quotas)| quotas.iter().map(move |q| ((*limit, *q), Arc::from(policy_name(limit, *q)))))
+            .collect();
+        Self(names)
+    }
+
+    /// One cell per quota of `limit` for `key`, shortest period first.
+    fn cells(&self, limit: &'static str, quotas: &[Quota], key: &str) -> Vec<Cell> {
+        let mut cells: Vec<Cell> = quotas
+            .iter()
+            .map(|quota| match self.0.get(&(limit, *quota)) {
+                Some(policy) => Cell { limit, quota: *quota, key: key.to_owned(), policy: policy.clone() },
+                None => Cell::new(limit, *quota, key.to_owned()),
+            })
+            .collect();
+        cells.sort_by_key(|cell| cell.quota.period);
+        cells
+    }
 }
 
 /// A decision over a request's cells, in the same order.
@@ -68,13 +114,6 @@ impl Outcome {
     }
 }
 
-/// One cell per quota of `limit` for `key`, shortest period first.
-fn cells_of(limit: &'static str, quotas: &[Quota], key: &str) -> Vec<Cell> {
-    let mut cells: Vec<Cell> = quotas.iter().map(|quota| Cell { limit, quota: *quota, key: key.to_owned() }).collect();
-    cells.sort_by_key(|cell| cell.quota.period);
-    cells
-}
-
 /// Where the decisions are kept.
 pub enum Store {
     Memory(memory::MemoryStore),
@@ -88,6 +127,7 @@ pub struct RateLimiter {
     ipv6_prefix: u8,
     store: Store,
     classes: RouteClasses,
+    names: PolicyNames,
     /// Clients whose failed credentials used up their count, and until when
     /// a request carrying a credential from them is refused unread. Kept in
     /// process: each instance learns it at its first failure past the count.
@@ -135,12 +175,14 @@ impl RouteClasses {
 
 impl RateLimiter {
     pub fn new(enabled: bool, limits: Limits, ipv6_prefix: u8, store: Store, classes: RouteClasses) -> Self {
+        let names = PolicyNames::new(&limits);
         Self {
             enabled,
             limits,
             ipv6_prefix,
             store,
             classes,
+            names,
             blocked: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
         }
@@ -169,7 +211,7 @@ impl RateLimiter {
     /// The cells a request must find room in, tightest window first.
     pub fn cells(&self, class: RouteClass, principal: Option<&Principal>, ip: Option<IpAddr>) -> Vec<Cell> {
         let mut cells = Vec::new();
-        let mut add = |limit: &'static str, quotas: &[Quota], key: String| cells.extend(cells_of(limit, quotas, &key));
+        let mut add = |limit: &'static str, quotas: &[Quota], key: String| cells.extend(self.names.cells(limit, quotas, &key));
         match (class, principal) {
             (RouteClass::Exempt, _) => {}
             (RouteClass::Login, _) => add("login", &self.limits.login_ip, self.client_key(ip)),
@@ -214,8 +256,8 @@ impl RateLimiter {
     /// store as the rate limits, so they are shared through Redis too).
     pub fn login_failure_cells(&self, username: &str, ip: Option<IpAddr>) -> (Vec<Cell>, Vec<Cell>) {
         (
-            cells_of("login_failures", &self.limits.login_failures, &format!("username:{username}")),
-            cells_of("login_client_failures", &self.limits.login_client_failures, &self.client_key(ip)),
+            self.names.cells("login_failures", &self.limits.login_failures, &format!("username:{username}")),
+            self.names.cells("login_client_failures", &self.limits.login_client_failures, &self.client_key(ip)),
         )
     }
 
@@ -233,7 +275,7 @@ impl RateLimiter {
     /// a lookup until the count frees up.
     pub async fn credential_failed(&self, ip: Option<IpAddr>, events: &SecurityEvents) {
         let key = self.client_key(ip);
-        let cells = cells_of("credential_failures", &self.limits.credential_failures, &key);
+        let cells = self.names.cells("credential_failures", &self.limits.credential_failures, &key);
         let outcome = self.acquire(&cells, events).await;
         let exhausted = outcome.standings.iter().zip(&cells).find(|(s, _)| s.remaining == 0);
         let Some((standing, cell)) = exhausted else { return };
@@ -284,14 +326,14 @@ impl RateLimiter {
             context,
             Event::RateLimited,
             user_id,
-            json!({"limit": cell.limit, "quota": policy_name(cell), "key": cell.key}),
+            json!({"limit": cell.limit, "quota": &*cell.policy, "key": cell.key}),
         );
     }
 }
 
 /// `anonymous-1h`: a limit and the period of one of its quotas.
-pub fn policy_name(cell: &Cell) -> String {
-    format!("{}-{}", cell.limit, period_label(cell.quota.period))
+fn policy_name(limit: &str, quota: Quota) -> String {
+    format!("{limit}-{}", period_label(quota.period))
 }
 
 fn period_label(period: Duration) -> String {
