@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::security::{self, Event};
 use crate::settings::Settings;
 use crate::startup::{self, Application};
-use crate::{accounts, api_keys};
+use crate::{accounts, api_keys, policy};
 
 #[derive(Debug, Parser)]
 #[command(name = "shelf", version, about = "A security-hardened REST API for book catalogs and reading lists")]
@@ -119,7 +119,7 @@ fn serve(settings: Settings) -> Result<(), CliError> {
 }
 
 fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliError> {
-    accounts::check_username_rules(name).map_err(|m| format!("username {m}"))?;
+    policy::check_username_rules(name).map_err(|m| format!("username {m}"))?;
     let password = match std::env::var("SHELF_PASSWORD") {
         Ok(p) if !p.is_empty() => p,
         _ => {
@@ -131,7 +131,7 @@ fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliEr
             first
         }
     };
-    accounts::check_password_for(name, &password).map_err(|m| format!("password {m}"))?;
+    policy::check_password_for(name, &password).map_err(|m| format!("password {m}"))?;
     let pool = startup::prepare_database(settings)?;
     let hash = crate::auth::password::hash_blocking(&password)?;
     let mut conn = pool.get()?;

@@ -30,6 +30,7 @@ pub mod logging;
 pub mod openapi;
 pub mod ops;
 pub mod paging;
+pub mod policy;
 pub mod secrets;
 pub mod security;
 pub mod sessions;

@@ -247,7 +247,7 @@ impl Settings {
 
         let admin_password = match get("SHELF_ADMIN_PASSWORD") {
             Some(p) => {
-                crate::accounts::check_password_for("admin", p).map_err(|m| fail("SHELF_ADMIN_PASSWORD", m))?;
+                crate::policy::check_password_for("admin", p).map_err(|m| fail("SHELF_ADMIN_PASSWORD", m))?;
                 Some(Secret::new(p))
             }
             None => None,

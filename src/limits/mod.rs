@@ -211,7 +211,8 @@ impl RateLimiter {
     /// The cells a request must find room in, tightest window first.
     pub fn cells(&self, class: RouteClass, principal: Option<&Principal>, ip: Option<IpAddr>) -> Vec<Cell> {
         let mut cells = Vec::new();
-        let mut add = |limit: &'static str, quotas: &[Quota], key: String| cells.extend(self.names.cells(limit, quotas, &key));
+        let mut add =
+            |limit: &'static str, quotas: &[Quota], key: String| cells.extend(self.names.cells(limit, quotas, &key));
         match (class, principal) {
             (RouteClass::Exempt, _) => {}
             (RouteClass::Login, _) => add("login", &self.limits.login_ip, self.client_key(ip)),
