@@ -48,11 +48,11 @@ measure() {
     wait_for "$port" "${probe:-/health}"
     "$bin/examples/loadgen" get "127.0.0.1:$port" --label warm-up --path "$page" "${auth[@]}" \
         -H "Accept-Encoding: $ENCODING" --connections 1 --duration 2 --warmup 0 >/dev/null
-    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
     local row
     row=$("$bin/examples/loadgen" get "127.0.0.1:$port" --label "$name" --path "$page" "${auth[@]}" \
         -H "Accept-Encoding: $ENCODING" --connections 1 --duration "$DURATION" --warmup 0)
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
     sleep 1
     local requests total
     requests=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $7); print $7 }')

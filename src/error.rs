@@ -1,15 +1,70 @@
-//! The one error type and the one error envelope.
+//! The one error type, its stable codes, and the envelope's body.
 //!
-//! Handlers return `Result<_, ApiError>`; actix's own extractor errors are
-//! turned into `ApiError` by the handlers in `extract_errors`, and anything
-//! that still escapes as a bare status (routing 404/405, panics) is wrapped
-//! by the `http::envelope` middleware. Every variant documents its status.
+//! Everything returns `Result<_, ApiError>`; each variant documents its
+//! status. How an `ApiError` becomes a response (and how actix's own
+//! errors become one) is `http::envelope`'s business: nothing here knows
+//! HTTP beyond a status number.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+macro_rules! error_codes {
+    ($($variant:ident => $name:literal,)*) => {
+        /// The stable identifier of an error, in every error body's `code`:
+        /// clients branch on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => "bad_request",
+    InvalidJson => "invalid_json",
+    InvalidBody => "invalid_body",
+    InvalidQuery => "invalid_query",
+    InvalidSortColumn => "invalid_sort_column",
+    InvalidSortOrder => "invalid_sort_order",
+    InvalidCursor => "invalid_cursor",
+    ValidationFailed => "validation_failed",
+    MultipleCredentials => "multiple_credentials",
+    AuthenticationRequired => "authentication_required",
+    InvalidToken => "invalid_token",
+    InvalidCredentials => "invalid_credentials",
+    InvalidRefreshToken => "invalid_refresh_token",
+    InvalidSession => "invalid_session",
+    InvalidApiKey => "invalid_api_key",
+    Forbidden => "forbidden",
+    CsrfFailed => "csrf_failed",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    RequestTimeout => "request_timeout",
+    Conflict => "conflict",
+    UsernameTaken => "username_taken",
+    CannotChangeSelf => "cannot_change_self",
+    TooManyApiKeys => "too_many_api_keys",
+    PayloadTooLarge => "payload_too_large",
+    UriTooLong => "uri_too_long",
+    UnsupportedMediaType => "unsupported_media_type",
+    TooManyRequests => "too_many_requests",
+    HeadersTooLarge => "headers_too_large",
+    InternalError => "internal_error",
+    ServerBusy => "server_busy",
+    SignInBusy => "sign_in_busy",
+    ServiceUnavailable => "service_unavailable",
+}
 
 /// One problem with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -31,15 +86,8 @@ pub struct ErrorBody {
     pub message: String,
     /// The HTTP status, repeated for clients that only see the body.
     pub status_code: u16,
-    /// Stable snake_case identifier to branch on, e.g. `invalid_sort_column`,
-    /// `validation_failed`, `invalid_json`, `unsupported_media_type`,
-    /// `payload_too_large`, `request_timeout`, `invalid_query`, `authentication_required`,
-    /// `invalid_token`, `invalid_credentials`, `invalid_api_key`,
-    /// `invalid_refresh_token`, `multiple_credentials`, `forbidden`,
-    /// `csrf_failed`, `too_many_requests`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `service_unavailable`,
-    /// `sign_in_busy`, `internal_error`.
-    pub code: String,
+    /// Stable identifier to branch on.
+    pub code: ErrorCode,
     /// The request's `X-Request-Id`, to quote when reporting a problem.
     pub request_id: String,
     /// Per-field problems; present only for validation failures.
@@ -51,13 +99,13 @@ pub struct ErrorBody {
 pub enum ApiError {
     /// 400: a request that cannot be understood (bad JSON, query, sort).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     /// 400 `validation_failed`: well-formed, but fields break the rules.
     #[error("Invalid request")]
     Validation(Vec<FieldProblem>),
     /// 401: no credentials, or credentials that do not hold.
     #[error("{message}")]
-    Unauthorized { code: &'static str, message: &'static str },
+    Unauthorized { code: ErrorCode, message: &'static str },
     /// 403 `forbidden`: valid credentials without the needed role or scope.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -74,7 +122,7 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     /// 409: the thing already exists.
     #[error("{message}")]
-    Conflict { code: &'static str, message: &'static str },
+    Conflict { code: ErrorCode, message: &'static str },
     /// 413 `payload_too_large`.
     #[error("Request body is larger than 1 MiB")]
     PayloadTooLarge,
@@ -112,7 +160,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }
 
@@ -121,39 +169,59 @@ impl ApiError {
     }
 
     pub fn authentication_required() -> Self {
-        Self::Unauthorized { code: "authentication_required", message: "Authentication required" }
+        Self::Unauthorized { code: ErrorCode::AuthenticationRequired, message: "Authentication required" }
     }
 
     pub fn invalid_token() -> Self {
-        Self::Unauthorized { code: "invalid_token", message: "Invalid or expired token" }
+        Self::Unauthorized { code: ErrorCode::InvalidToken, message: "Invalid or expired token" }
     }
 
     pub fn invalid_api_key() -> Self {
-        Self::Unauthorized { code: "invalid_api_key", message: "Invalid or missing API key" }
+        Self::Unauthorized { code: ErrorCode::InvalidApiKey, message: "Invalid or missing API key" }
     }
 
     pub fn invalid_credentials() -> Self {
-        Self::Unauthorized { code: "invalid_credentials", message: "Invalid credentials" }
+        Self::Unauthorized { code: ErrorCode::InvalidCredentials, message: "Invalid credentials" }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. } | Self::Unauthorized { code, .. } | Self::Conflict { code, .. } => code,
-            Self::Validation(_) => "validation_failed",
-            Self::Forbidden(_) => "forbidden",
-            Self::CsrfFailed => "csrf_failed",
-            Self::TooManyRequests { .. } => "too_many_requests",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::UriTooLong => "uri_too_long",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Busy { .. } => "server_busy",
-            Self::Unavailable => "service_unavailable",
-            Self::SignInBusy { .. } => "sign_in_busy",
-            Self::Internal(_) => "internal_error",
+            Self::BadRequest { code, .. } | Self::Unauthorized { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::CsrfFailed => ErrorCode::CsrfFailed,
+            Self::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::UriTooLong => ErrorCode::UriTooLong,
+            Self::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::Busy { .. } => ErrorCode::ServerBusy,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
+            Self::SignInBusy { .. } => ErrorCode::SignInBusy,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest { .. } | Self::Validation(_) => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Forbidden(_) | Self::CsrfFailed => 403,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::RequestTimeout => 408,
+            Self::Conflict { .. } => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
+            Self::UnsupportedMediaType => 415,
+            Self::TooManyRequests { .. } => 429,
+            Self::HeadersTooLarge => 431,
+            Self::Internal(_) => 500,
+            Self::Unavailable | Self::Busy { .. } | Self::SignInBusy { .. } => 503,
         }
     }
 
@@ -170,8 +238,8 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             message: self.to_string(),
-            status_code: self.status_code().as_u16(),
-            code: self.code().to_owned(),
+            status_code: self.status(),
+            code: self.code(),
             request_id: String::new(),
             details: match self {
                 Self::Validation(problems) => Some(problems.clone()),
@@ -181,68 +249,13 @@ impl ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest { .. } | Self::Validation(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable | Self::Busy { .. } | Self::SignInBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Renders the envelope without a request id and leaves the body in the
-    /// response's extensions; the envelope middleware adds the id.
-    fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            log::error!("internal error: {cause}");
-        }
-        let mut response = render(self.status_code(), self.body());
-        match self {
-            Self::TooManyRequests { retry_after_seconds, .. }
-            | Self::Busy { retry_after_seconds }
-            | Self::SignInBusy { retry_after_seconds } => {
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
-            }
-            Self::MethodNotAllowed { allow } => {
-                if let Ok(value) = HeaderValue::from_str(allow) {
-                    response.headers_mut().insert(ALLOW, value);
-                }
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
-/// Builds an error response from an envelope body.
-pub fn render(status: StatusCode, body: ErrorBody) -> HttpResponse {
-    let bytes = serde_json::to_vec(&ErrorEnvelope { error: body.clone() }).unwrap_or_default();
-    let mut response = HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(bytes);
-    response.extensions_mut().insert(body);
-    response
-}
-
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => Self::NotFound("Not found"),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                Self::Conflict { code: "conflict", message: "Already exists" }
+                Self::Conflict { code: ErrorCode::Conflict, message: "Already exists" }
             }
             Error::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
@@ -279,5 +292,17 @@ impl From<validator::ValidationErrors> for ApiError {
             .collect();
         problems.sort_by(|a, b| a.field.cmp(&b.field));
         Self::Validation(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_serializes_as_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 }

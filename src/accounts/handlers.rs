@@ -10,7 +10,7 @@ use super::{NewUser, PasswordChange, RoleChange, User};
 use crate::auth::cache::CurrentUser;
 use crate::auth::{Caller, Role, rules};
 use crate::db;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
@@ -156,7 +156,7 @@ pub async fn list_users(
 fn not_yourself(admin: i64, target: i64) -> Result<(), ApiError> {
     if admin == target {
         return Err(ApiError::Conflict {
-            code: "cannot_change_self",
+            code: ErrorCode::CannotChangeSelf,
             message: "Admins cannot delete or demote themselves; ask another admin",
         });
     }

@@ -10,7 +10,7 @@ use validator::{Validate, ValidationError};
 
 use crate::auth::Role;
 use crate::db::{self, DbConnection, schema::users};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::policy::{check_password_for, check_password_rules, check_username_rules};
 use crate::time::rfc3339;
@@ -130,7 +130,9 @@ pub fn insert(conn: &mut DbConnection, username: &str, password_hash: &str, role
         .returning(UserRow::as_returning())
         .get_result(c))
     .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict { .. } => ApiError::Conflict { code: "username_taken", message: "That username is taken" },
+        ApiError::Conflict { .. } => {
+            ApiError::Conflict { code: ErrorCode::UsernameTaken, message: "That username is taken" }
+        }
         other => other,
     })
 }

@@ -18,7 +18,7 @@ use validator::{Validate, ValidationError};
 
 use crate::auth::{Role, Scope, Scopes};
 use crate::db::{self, DbConnection, schema::api_keys};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::secrets;
 use crate::security::{Event, EventContext};
@@ -178,7 +178,7 @@ pub fn check_grantable(scopes: &[Scope], owner_role: Role) -> Result<(), ApiErro
 
 fn too_many_keys() -> ApiError {
     ApiError::Conflict {
-        code: "too_many_api_keys",
+        code: ErrorCode::TooManyApiKeys,
         message: "This account holds as many active API keys as it may; revoke one first",
     }
 }

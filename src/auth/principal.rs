@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{Role, Scopes, csrf};
 use crate::api_keys;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::secrets;
 use crate::security::{Event, EventContext};
 use crate::startup::AppState;
@@ -94,7 +94,7 @@ pub fn presented(req: &HttpRequest, session_cookie: &str) -> Result<Option<Prese
 
 fn multiple_credentials() -> ApiError {
     ApiError::bad_request(
-        "multiple_credentials",
+        ErrorCode::MultipleCredentials,
         "Send exactly one credential: a bearer token, an API key or a session cookie",
     )
 }
@@ -163,7 +163,8 @@ async fn bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
 }
 
 async fn cookie(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
-    let expired = || ApiError::Unauthorized { code: "invalid_session", message: "Session expired or signed out" };
+    let expired =
+        || ApiError::Unauthorized { code: ErrorCode::InvalidSession, message: "Session expired or signed out" };
     let session =
         state.auth_cache.cookie_session(&state.pool, secrets::sha256_hex(secret)).await?.ok_or_else(expired)?;
     if !session.is_live(crate::db::now()) {

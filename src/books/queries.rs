@@ -7,7 +7,7 @@ use diesel::sql_types::{Bool, Text};
 
 use super::{Book, BookColumns};
 use crate::db::{DbBackend, DbConnection, schema::books};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::paging::Page;
 
@@ -24,7 +24,7 @@ impl SortColumn {
             "title" => Ok(Self::Title),
             "author" => Ok(Self::Author),
             "rating" => Ok(Self::Rating),
-            _ => Err(ApiError::bad_request("invalid_sort_column", "Invalid sort column")),
+            _ => Err(ApiError::bad_request(ErrorCode::InvalidSortColumn, "Invalid sort column")),
         }
     }
 }
@@ -41,7 +41,7 @@ impl SortOrder {
         match raw {
             "asc" => Ok(Self::Asc),
             "desc" => Ok(Self::Desc),
-            _ => Err(ApiError::bad_request("invalid_sort_order", "Invalid sort order")),
+            _ => Err(ApiError::bad_request(ErrorCode::InvalidSortOrder, "Invalid sort order")),
         }
     }
 }

@@ -1,17 +1,18 @@
 //! The outermost application middleware: request ids, panics, and the
-//! guarantee that every error leaves in the envelope.
+//! guarantee that every error leaves in the envelope; and how an
+//! `ApiError` becomes a response.
 
 use std::panic::AssertUnwindSafe;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 
-use crate::error::{ApiError, ErrorBody, render};
+use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorEnvelope};
 use crate::startup::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -167,27 +168,67 @@ fn enveloped(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
 
 fn body_for_status(status: StatusCode) -> ErrorBody {
     let (code, message) = match status.as_u16() {
-        400 => ("bad_request", "Bad request"),
-        401 => ("authentication_required", "Authentication required"),
-        403 => ("forbidden", "Forbidden"),
-        404 => ("not_found", "Not found"),
-        405 => ("method_not_allowed", "Method not allowed"),
-        408 => ("request_timeout", "Request timeout"),
-        413 => ("payload_too_large", "Request body is larger than 1 MiB"),
-        414 => ("uri_too_long", "URI too long"),
-        415 => ("unsupported_media_type", "Content-Type must be application/json"),
-        431 => ("headers_too_large", "Request headers too large"),
-        503 => ("service_unavailable", "The service is temporarily unavailable"),
-        s if s >= 500 => ("internal_error", "Internal server error"),
-        _ => ("bad_request", "Bad request"),
+        400 => (ErrorCode::BadRequest, "Bad request"),
+        401 => (ErrorCode::AuthenticationRequired, "Authentication required"),
+        403 => (ErrorCode::Forbidden, "Forbidden"),
+        404 => (ErrorCode::NotFound, "Not found"),
+        405 => (ErrorCode::MethodNotAllowed, "Method not allowed"),
+        408 => (ErrorCode::RequestTimeout, "Request timeout"),
+        413 => (ErrorCode::PayloadTooLarge, "Request body is larger than 1 MiB"),
+        414 => (ErrorCode::UriTooLong, "URI too long"),
+        415 => (ErrorCode::UnsupportedMediaType, "Content-Type must be application/json"),
+        431 => (ErrorCode::HeadersTooLarge, "Request headers too large"),
+        503 => (ErrorCode::ServiceUnavailable, "The service is temporarily unavailable"),
+        s if s >= 500 => (ErrorCode::InternalError, "Internal server error"),
+        _ => (ErrorCode::BadRequest, "Bad request"),
     };
     ErrorBody {
         message: message.to_owned(),
         status_code: status.as_u16(),
-        code: code.to_owned(),
+        code,
         request_id: String::new(),
         details: None,
     }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Renders the envelope without a request id and leaves the body in the
+    /// response's extensions; the envelope middleware adds the id.
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            log::error!("internal error: {cause}");
+        }
+        let mut response = render(self.status_code(), self.body());
+        match self {
+            Self::TooManyRequests { retry_after_seconds, .. }
+            | Self::Busy { retry_after_seconds }
+            | Self::SignInBusy { retry_after_seconds } => {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            Self::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(ALLOW, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Builds an error response from an envelope body.
+pub fn render(status: StatusCode, body: ErrorBody) -> HttpResponse {
+    let bytes = serde_json::to_vec(&ErrorEnvelope { error: body.clone() }).unwrap_or_default();
+    let mut response = HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .body(bytes);
+    response.extensions_mut().insert(body);
+    response
 }
 
 /// The app's default service: a path that exists under another method is a

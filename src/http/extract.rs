@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use crate::error::{ApiError, FieldProblem};
+use crate::error::{ApiError, ErrorCode, FieldProblem};
 
 /// The contract's body limit.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -147,19 +147,21 @@ fn json_error(error: JsonPayloadError) -> ApiError {
             ApiError::RequestTimeout
         }
         JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
+            ApiError::bad_request(ErrorCode::InvalidBody, format!("Invalid request body: {e}"))
         }
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request("invalid_json", format!("Malformed JSON: {e}")),
-        other => ApiError::bad_request("invalid_body", format!("Could not read the request body: {other}")),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request(ErrorCode::InvalidJson, format!("Malformed JSON: {e}"))
+        }
+        other => ApiError::bad_request(ErrorCode::InvalidBody, format!("Could not read the request body: {other}")),
     }
 }
 
 fn query_error(error: QueryPayloadError) -> ApiError {
     match error {
         QueryPayloadError::Deserialize(e) => {
-            ApiError::bad_request("invalid_query", format!("Invalid query string: {e}"))
+            ApiError::bad_request(ErrorCode::InvalidQuery, format!("Invalid query string: {e}"))
         }
-        _ => ApiError::bad_request("invalid_query", "Invalid query string"),
+        _ => ApiError::bad_request(ErrorCode::InvalidQuery, "Invalid query string"),
     }
 }
 
@@ -181,7 +183,7 @@ pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[
         return Err(ApiError::UnsupportedMediaType);
     }
     let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("Malformed JSON: {e}")))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, format!("Malformed JSON: {e}")))?;
     typed(value).map(Some)
 }
 

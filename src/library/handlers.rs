@@ -8,7 +8,7 @@ use super::{
 };
 use crate::auth::{Caller, rules};
 use crate::db;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
@@ -87,7 +87,7 @@ pub async fn change_status(
     ValidJson(body): ValidJson<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let status = ReadingStatus::parse(&body.status)
-        .ok_or_else(|| ApiError::bad_request("validation_failed", "Invalid status"))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::ValidationFailed, "Invalid status"))?;
     let book_id = body.book_id;
     db::run(&state.pool, move |conn| queries::set_status(conn, user.user_id, book_id, status)).await?;
     state.events.record(

@@ -16,7 +16,7 @@ use crate::auth::cache::CurrentUser;
 use crate::auth::jwt::Subject;
 use crate::auth::{Caller, Principal, Via, csrf, rules};
 use crate::db;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::extract::ValidJson;
 use crate::http::secret_response;
 use crate::secrets;
@@ -65,7 +65,7 @@ pub struct SessionResponse {
 }
 
 fn invalid_refresh_token() -> ApiError {
-    ApiError::Unauthorized { code: "invalid_refresh_token", message: "Invalid or expired refresh token" }
+    ApiError::Unauthorized { code: ErrorCode::InvalidRefreshToken, message: "Invalid or expired refresh token" }
 }
 
 fn token_pair(state: &AppState, subject: Subject<'_>, refresh_token: String) -> Result<HttpResponse, ApiError> {
@@ -234,7 +234,7 @@ pub async fn revoke_token(
 fn cookie_session(caller: &Principal) -> Result<(i64, i64), ApiError> {
     match caller.via {
         Via::Cookie { session_id, expires_at } => Ok((session_id, expires_at)),
-        _ => Err(ApiError::Unauthorized { code: "invalid_session", message: "No session cookie was sent" }),
+        _ => Err(ApiError::Unauthorized { code: ErrorCode::InvalidSession, message: "No session cookie was sent" }),
     }
 }
 

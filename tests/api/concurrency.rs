@@ -90,5 +90,5 @@ async fn the_api_key_cap_holds_when_creations_race_in_the_database() {
         .collect();
     let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5, "{results:?}");
-    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err("too_many_api_keys"))), "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(shelf::error::ErrorCode::TooManyApiKeys))), "{results:?}");
 }
