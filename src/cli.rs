@@ -7,10 +7,10 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use validator::Validate;
 
+use crate::audit::{self, Event};
 use crate::auth::{Role, Scope};
 use crate::books::import;
 use crate::error::ApiError;
-use crate::security::{self, Event};
 use crate::settings::Settings;
 use crate::startup::{self, Application};
 use crate::{accounts, api_keys, policy};
@@ -137,7 +137,7 @@ fn create_user(settings: &Settings, name: &str, admin: bool) -> Result<(), CliEr
     let mut conn = pool.get()?;
     let role = if admin { Role::Admin } else { Role::User };
     let user = accounts::insert(&mut conn, name, &hash, role)?;
-    security::store::record_now(
+    audit::store::record_now(
         &mut conn,
         Event::UserCreated,
         None,
@@ -167,7 +167,7 @@ fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> 
             let mut conn = pool.get()?;
             let created = api_keys::create(&mut conn, owner.id, &request, settings.api_keys_per_user)?;
             let details = json!({"key_id": created.view.id, "prefix": created.view.prefix, "by": "command line"});
-            security::store::record_now(&mut conn, Event::ApiKeyCreated, Some(owner.id), details)?;
+            audit::store::record_now(&mut conn, Event::ApiKeyCreated, Some(owner.id), details)?;
             println!("{}", created.key);
             eprintln!(
                 "API key {} (id {}) for {user}; it is shown only this once.",
@@ -195,7 +195,7 @@ fn api_key(settings: &Settings, command: ApiKeyCommand) -> Result<(), CliError> 
             let owner = owner(&user)?;
             let mut conn = pool.get()?;
             api_keys::revoke(&mut conn, owner.id, id).map_err(|_| format!("{user} has no API key {id}"))?;
-            security::store::record_now(
+            audit::store::record_now(
                 &mut conn,
                 Event::ApiKeyRevoked,
                 Some(owner.id),

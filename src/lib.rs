@@ -8,7 +8,7 @@
 //! - `auth`: credentials to principals, access rules, CSRF, login throttle
 //! - `sessions`: sign-in, refresh-token families, cookie sessions
 //! - `api_keys`: integrators' scoped keys
-//! - `security`: security events (log target and table)
+//! - `audit`: security events (log target and table)
 //! - `limits`: rate limits, in process or in Redis
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod api;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod books;
 pub mod cli;
@@ -32,7 +33,7 @@ pub mod ops;
 pub mod paging;
 pub mod policy;
 pub mod secrets;
-pub mod security;
+
 pub mod sessions;
 pub mod settings;
 pub mod startup;

@@ -15,6 +15,7 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
+use crate::audit::SecurityEvents;
 use crate::auth::cache::AuthCache;
 use crate::auth::invalidation::Publisher;
 use crate::auth::jwt::JwtKeys;
@@ -29,7 +30,6 @@ use crate::http::{body_limit, envelope, etag, extract, whole_body};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
-use crate::security::SecurityEvents;
 use crate::sessions::{Lifetimes, SessionCookies};
 use crate::settings::{Secret, Settings};
 use crate::{accounts, api, books, limits, openapi, ops, secrets};

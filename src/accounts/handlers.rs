@@ -7,6 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{NewUser, PasswordChange, RoleChange, User};
+use crate::audit::{Event, EventContext};
 use crate::auth::cache::CurrentUser;
 use crate::auth::{Caller, Role, rules};
 use crate::db;
@@ -14,7 +15,6 @@ use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{Event, EventContext};
 use crate::sessions::{self, login};
 use crate::startup::AppState;
 

@@ -6,7 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{UtoipaApp, scope};
 
 use crate::limits::RouteClass;
-use crate::{accounts, api_keys, books, library, ops, security, sessions};
+use crate::{accounts, api_keys, audit, books, library, ops, sessions};
 
 /// Mounts every documented route. The server and the OpenAPI document both
 /// come from this, so neither can list a route the other lacks.
@@ -50,7 +50,7 @@ pub fn v1(cfg: &mut ServiceConfig) {
         .service(api_keys::handlers::create_api_key)
         .service(api_keys::handlers::list_api_keys)
         .service(api_keys::handlers::revoke_api_key)
-        .service(security::handlers::list_events)
+        .service(audit::handlers::list_events)
         .service(ops::openapi_v1);
 }
 

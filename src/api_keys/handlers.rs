@@ -7,11 +7,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{ApiKeyView, CreatedApiKey, NewApiKey};
+use crate::audit::{Event, EventContext};
 use crate::auth::{Caller, rules};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
-use crate::security::{Event, EventContext};
 use crate::sessions::login;
 use crate::startup::AppState;
 use crate::{accounts, db};

@@ -16,12 +16,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::audit::{Event, EventContext};
 use crate::auth::{Role, Scope, Scopes};
 use crate::db::{self, DbConnection, schema::api_keys};
 use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::secrets;
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 use crate::time::rfc3339;
 

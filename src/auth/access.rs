@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::principal::{Principal, Via, principal_of};
 use super::{Role, Scope};
+use crate::audit::Event;
 use crate::error::ApiError;
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 /// What a route requires of its caller.
@@ -133,7 +133,7 @@ fn check(req: &HttpRequest, state: &AppState, access: Access, principal: Princip
             let required = access.describe();
             let route = req.match_pattern();
             state.events.record_rejection(
-                &EventContext::of(req),
+                &crate::http::context::of(req),
                 Event::PermissionDenied,
                 Some(principal.user_id),
                 // The route pattern, not the raw path: the client chose the

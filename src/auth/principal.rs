@@ -17,9 +17,9 @@ use serde_json::json;
 
 use super::{Role, Scopes, csrf};
 use crate::api_keys;
+use crate::audit::{Event, EventContext};
 use crate::error::{ApiError, ErrorCode};
 use crate::secrets;
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -113,7 +113,7 @@ impl Attempt {
             presented,
             method: req.method().clone(),
             csrf_header: req.headers().get(csrf::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
-            context: EventContext::of(req),
+            context: crate::http::context::of(req),
         }
     }
 }

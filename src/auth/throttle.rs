@@ -19,8 +19,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::audit::SecurityEvents;
 use crate::limits::{Cell, Outcome, RateLimiter};
-use crate::security::SecurityEvents;
 
 /// Usernames are compared as the login compares them, ignoring case and
 /// surrounding space, so `Admin ` and `admin` share one count.

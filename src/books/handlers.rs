@@ -11,13 +11,13 @@ use validator::Validate;
 
 use super::queries::{self, Listing, SortColumn, SortOrder};
 use super::{Book, BookColumns, BookInput, BookPage};
+use crate::audit::{Event, EventContext};
 use crate::auth::{Caller, MaybeCaller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 /// Query of `GET /books` and `GET /search`.

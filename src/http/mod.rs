@@ -5,6 +5,7 @@ pub mod allow;
 pub mod body_limit;
 pub mod client_ip;
 pub mod connection;
+pub mod context;
 pub mod envelope;
 pub mod etag;
 pub mod extract;

@@ -6,13 +6,13 @@ use super::queries::{self, LibraryFilter};
 use super::{
     LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse,
 };
+use crate::audit::{Event, EventContext};
 use crate::auth::{Caller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 use serde_json::json;
 

@@ -11,10 +11,10 @@ use super::gcra::{Standing, ceil_seconds};
 use std::fmt::Write as _;
 
 use super::{Cell, RouteClass};
+use crate::audit::EventContext;
 use crate::auth::principal::{presented, principal_of};
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
-use crate::security::EventContext;
 use crate::startup::AppState;
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -41,7 +41,7 @@ pub async fn rate_limit(
     // handler still answers it with its 401. Sign-in routes are keyed by
     // client IP whoever calls, and do not use a credential the browser may
     // send along (a session cookie), so it is not even looked at.
-    let context = EventContext::of(req.request());
+    let context = crate::http::context::of(req.request());
     let principal = match class {
         RouteClass::Login => None,
         _ => {

@@ -31,8 +31,8 @@ use actix_web::http::Method;
 use ipnet::IpNet;
 use serde_json::json;
 
+use crate::audit::{Event, EventContext, SecurityEvents};
 use crate::auth::Principal;
-use crate::security::{Event, EventContext, SecurityEvents};
 use crate::settings::{Limits, Quota};
 use gcra::Standing;
 

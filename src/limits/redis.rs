@@ -17,7 +17,7 @@ use serde_json::json;
 use super::gcra::Params;
 use super::memory::MemoryStore;
 use super::{Cell, Outcome};
-use crate::security::{Event, EventContext, SecurityEvents};
+use crate::audit::{Event, EventContext, SecurityEvents};
 
 /// Takes one request from every key or from none. KEYS: one per quota;
 /// ARGV: `t` and `tau` in microseconds per key. Returns the index (1-based)

@@ -12,6 +12,7 @@ use validator::Validate;
 use super::login::{self, Purpose};
 use super::{Kind, Rotation};
 use crate::accounts::Credentials;
+use crate::audit::{Event, EventContext};
 use crate::auth::cache::CurrentUser;
 use crate::auth::jwt::Subject;
 use crate::auth::{Caller, Principal, Via, csrf, rules};
@@ -20,7 +21,6 @@ use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::extract::ValidJson;
 use crate::http::secret_response;
 use crate::secrets;
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,11 +8,11 @@ use std::future::Future;
 use serde_json::{Value, json};
 
 use crate::accounts::{self, Credentials, UserRow};
+use crate::audit::{Event, EventContext};
 use crate::auth::throttle::{Locked, Throttle, username_key};
 use crate::db;
 use crate::error::ApiError;
 use crate::limits::gcra::ceil_seconds;
-use crate::security::{Event, EventContext};
 use crate::startup::AppState;
 
 /// How the login is used, for the event record.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
+use shelf::audit::store::{self, EventFilter};
+use shelf::audit::{Event, NewEvent};
 use shelf::auth::Role;
-use shelf::security::store::{self, EventFilter};
-use shelf::security::{Event, NewEvent};
 
 use crate::helpers::{
     ADMIN_PASSWORD, CSRF_COOKIE, SESSION_COOKIE, TestApp, TestResponse, USER_PASSWORD, captured_log, set_cookie_value,
@@ -816,8 +816,8 @@ async fn every_event_has_one_security_log_line_that_a_username_cannot_split() {
 #[actix_web::test]
 async fn a_full_event_queue_drops_rows_counts_them_and_says_so() {
     let app = TestApp::spawn().await;
-    let events = shelf::security::SecurityEvents::start_with_queue(app.pool.clone(), Duration::from_secs(3600), 4);
-    let context = shelf::security::EventContext::default();
+    let events = shelf::audit::SecurityEvents::start_with_queue(app.pool.clone(), Duration::from_secs(3600), 4);
+    let context = shelf::audit::EventContext::default();
     // Far faster than one writer can store them, one at a time.
     for n in 0..2000 {
         events.record(&context, Event::StatusChange, None, json!({"n": n}));

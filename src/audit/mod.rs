@@ -15,12 +15,7 @@ pub mod store;
 
 use std::net::IpAddr;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde_json::Value;
-
-use crate::http::envelope::RequestId;
-use crate::startup::AppState;
 
 macro_rules! events {
     ($($variant:ident => $name:literal: $doc:literal,)*) => {
@@ -89,30 +84,9 @@ pub struct EventContext {
 }
 
 impl EventContext {
-    /// Worked out once per request (the rate limiter, the credential check
-    /// and a handler may all need it) and kept in the request's extensions.
-    pub fn of(req: &HttpRequest) -> Self {
-        if let Some(context) = req.extensions().get::<Self>() {
-            return context.clone();
-        }
-        let client_ip = req.app_data::<web::Data<AppState>>().and_then(|s| s.proxies.client_ip(req));
-        let context = Self { client_ip, request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()) };
-        req.extensions_mut().insert(context.clone());
-        context
-    }
-
     /// For events raised outside a request (the command line).
     pub fn command_line() -> Self {
         Self::default()
-    }
-}
-
-impl FromRequest for EventContext {
-    type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Self::of(req)))
     }
 }
 
