@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod ops;
 pub mod paging;
 pub mod policy;
+pub mod redis_client;
 pub mod secrets;
 
 pub mod sessions;

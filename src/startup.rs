@@ -26,13 +26,13 @@ use crate::http::allow::AllowedMethods;
 use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
 use crate::http::connection::Lingering;
-use crate::http::{body_limit, envelope, etag, extract, whole_body};
+use crate::http::{body_limit, envelope, etag, extract, rate_limit, whole_body};
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
 use crate::sessions::{Lifetimes, SessionCookies};
 use crate::settings::{Secret, Settings};
-use crate::{accounts, api, books, limits, openapi, ops, secrets};
+use crate::{accounts, api, books, openapi, ops, secrets};
 
 /// Everything a handler may need, built once and shared by all workers.
 pub struct AppState {
@@ -211,7 +211,7 @@ pub fn app(
         .default_service(web::to(envelope::no_route))
         .wrap(from_fn(body_limit::body_limit))
         .wrap(from_fn(etag::etag))
-        .wrap(from_fn(limits::middleware::rate_limit))
+        .wrap(from_fn(rate_limit::rate_limit))
         .wrap(Condition::new(!settings.cors_origins.is_empty(), cors(&settings.cors_origins)))
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())

@@ -61,7 +61,7 @@ impl Publisher {
         let message = format!("{}|{}", self.instance, change.encode());
         let (client, channel, cell) = (self.client.clone(), self.channel.clone(), self.manager.clone());
         actix_web::rt::spawn(async move {
-            let manager = cell.get_or_try_init(|| crate::limits::redis::connect(client)).await;
+            let manager = cell.get_or_try_init(|| crate::redis_client::connect(client)).await;
             let result = match manager {
                 Ok(manager) => {
                     redis::cmd("PUBLISH").arg(&channel).arg(&message).query_async::<i64>(&mut manager.clone()).await

@@ -9,6 +9,7 @@ pub mod context;
 pub mod envelope;
 pub mod etag;
 pub mod extract;
+pub mod rate_limit;
 pub mod whole_body;
 
 use actix_web::HttpResponseBuilder;

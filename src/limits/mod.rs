@@ -19,7 +19,6 @@
 
 pub mod gcra;
 pub mod memory;
-pub mod middleware;
 pub mod redis;
 
 use std::collections::HashMap;
@@ -32,7 +31,6 @@ use ipnet::IpNet;
 use serde_json::json;
 
 use crate::audit::{Event, EventContext, SecurityEvents};
-use crate::auth::Principal;
 use crate::settings::{Limits, Quota};
 use gcra::Standing;
 
@@ -208,22 +206,23 @@ impl RateLimiter {
         }
     }
 
-    /// The cells a request must find room in, tightest window first.
-    pub fn cells(&self, class: RouteClass, principal: Option<&Principal>, ip: Option<IpAddr>) -> Vec<Cell> {
+    /// The cells a request must find room in, tightest window first: by
+    /// `user_id` when a credential proved the caller, else by client address.
+    pub fn cells(&self, class: RouteClass, user_id: Option<i64>, ip: Option<IpAddr>) -> Vec<Cell> {
         let mut cells = Vec::new();
         let mut add =
             |limit: &'static str, quotas: &[Quota], key: String| cells.extend(self.names.cells(limit, quotas, &key));
-        match (class, principal) {
+        match (class, user_id) {
             (RouteClass::Exempt, _) => {}
             (RouteClass::Login, _) => add("login", &self.limits.login_ip, self.client_key(ip)),
             (RouteClass::Search, None) => add("search", &self.limits.search_anonymous, self.client_key(ip)),
             (_, None) => add("anonymous", &self.limits.anonymous, self.client_key(ip)),
-            (class, Some(principal)) => {
+            (class, Some(user_id)) => {
                 // Every credential of a user, API keys included, draws on
                 // the user's one quota: more keys are not more requests.
-                add("authenticated", &self.limits.authenticated, format!("user:{}", principal.user_id));
+                add("authenticated", &self.limits.authenticated, format!("user:{user_id}"));
                 if class == RouteClass::StatusChange {
-                    add("status_change", &self.limits.status_change, format!("user:{}", principal.user_id));
+                    add("status_change", &self.limits.status_change, format!("user:{user_id}"));
                 }
             }
         }

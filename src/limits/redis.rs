@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde_json::json;
 
 use super::gcra::Params;
@@ -74,20 +74,6 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 fn micros(us: i64) -> Duration {
     Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
-/// How long a Redis connection or command may take before Redis counts
-/// as down: a shared store must never make a request slow.
-const TIMEOUT: Duration = Duration::from_millis(250);
-
-/// A connection that fails fast rather than retrying: every caller has a
-/// fallback for a Redis that does not answer.
-pub async fn connect(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(TIMEOUT))
-        .set_response_timeout(Some(TIMEOUT))
-        .set_number_of_retries(0);
-    ConnectionManager::new_with_config(client, config).await
-}
-
 struct Connection {
     manager: Option<ConnectionManager>,
     /// Set while Redis is unreachable: since when, and when to try again.
@@ -134,7 +120,7 @@ impl RedisStore {
                 return Some(manager.clone());
             }
         }
-        let manager = connect(self.client.clone()).await.ok()?;
+        let manager = crate::redis_client::connect(self.client.clone()).await.ok()?;
         self.connection.lock().unwrap_or_else(|p| p.into_inner()).manager = Some(manager.clone());
         Some(manager)
     }

@@ -1,4 +1,5 @@
-//! The middleware that applies the limits and writes their headers.
+//! The middleware that applies the rate limits (`limits`) and writes
+//! their headers.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -7,14 +8,14 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
-use super::gcra::{Standing, ceil_seconds};
+use crate::limits::gcra::{Standing, ceil_seconds};
 use std::fmt::Write as _;
 
-use super::{Cell, RouteClass};
 use crate::audit::EventContext;
 use crate::auth::principal::{presented, principal_of};
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
+use crate::limits::{Cell, RouteClass};
 use crate::startup::AppState;
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -61,7 +62,7 @@ pub async fn rate_limit(
             }
         }
     };
-    let cells = state.limiter.cells(class, principal.as_ref(), context.client_ip);
+    let cells = state.limiter.cells(class, principal.map(|p| p.user_id), context.client_ip);
     if cells.is_empty() {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
