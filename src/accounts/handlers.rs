@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 
 use super::{NewUser, PasswordChange, RoleChange, User};
 use crate::audit::{Event, EventContext};
+use crate::auth::Role;
 use crate::auth::cache::CurrentUser;
-use crate::auth::{Caller, Role, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
+use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
 use crate::sessions::{self, login};

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::{ApiKeyView, CreatedApiKey, NewApiKey};
 use crate::audit::{Event, EventContext};
-use crate::auth::{Caller, rules};
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
 use crate::sessions::login;

@@ -9,10 +9,10 @@ use validator::Validate;
 
 use super::Event;
 use super::store::{self, EventFilter, EventRow};
-use crate::auth::{Caller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope, FieldProblem};
 use crate::http::Caching;
+use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidQuery;
 use crate::startup::AppState;
 use crate::time::rfc3339;

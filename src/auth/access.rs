@@ -1,22 +1,12 @@
-//! One access rule per route, enforced by the extractor the handler takes:
-//! `Caller<rules::BooksRead>` cannot be built for a caller the rule refuses.
+//! One access rule per route, as a type: `http::caller::Caller<rules::BooksRead>`
+//! cannot be built for a caller the rule refuses, so a handler cannot
+//! forget its check.
 //!
 //! Refusals of valid credentials are 403 and recorded as
 //! `permission_denied`; missing or bad credentials are 401.
 
-use std::marker::PhantomData;
-use std::ops::Deref;
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::LocalBoxFuture;
-use serde_json::json;
-
-use super::principal::{Principal, Via, principal_of};
+use super::principal::{Principal, Via};
 use super::{Role, Scope};
-use crate::audit::Event;
-use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +53,7 @@ impl Access {
         }
     }
 
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             Self::AnyCredential => "any credential".into(),
             Self::Scope(scope) => scope.as_str().into(),
@@ -99,81 +89,5 @@ pub mod rules {
         LibraryWrite => Access::Scope(Scope::LibraryWrite),
         Account => Access::Account,
         Admin => Access::Admin,
-    }
-}
-
-/// An authenticated caller that passed rule `R`.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller<R>(pub Principal, PhantomData<R>);
-
-impl<R> Deref for Caller<R> {
-    type Target = Principal;
-
-    fn deref(&self) -> &Principal {
-        &self.0
-    }
-}
-
-/// The caller if a credential was sent (and passed rule `R`); `None` for
-/// anonymous calls. A credential that fails is still a 401, never a silent
-/// downgrade to anonymous.
-#[derive(Debug, Clone, Copy)]
-pub struct MaybeCaller<R>(pub Option<Principal>, PhantomData<R>);
-
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("application state is not registered"))
-}
-
-fn check(req: &HttpRequest, state: &AppState, access: Access, principal: Principal) -> Result<Principal, ApiError> {
-    match access.refuses(&principal) {
-        None => Ok(principal),
-        Some(reason) => {
-            let required = access.describe();
-            let route = req.match_pattern();
-            state.events.record_rejection(
-                &crate::http::context::of(req),
-                Event::PermissionDenied,
-                Some(principal.user_id),
-                // The route pattern, not the raw path: the client chose the
-                // path's spelling, and would otherwise choose what is stored.
-                json!({"required": required, "method": req.method().as_str(), "route": route}),
-                &format!("{required} {} {}", req.method(), route.as_deref().unwrap_or("")),
-            );
-            Err(ApiError::Forbidden(reason))
-        }
-    }
-}
-
-/// The request's caller, if any, checked against `access`.
-async fn checked(req: HttpRequest, access: Access) -> Result<Option<Principal>, ApiError> {
-    let state = state(&req)?;
-    match principal_of(&req, &state).await? {
-        Some(principal) => Ok(Some(check(&req, &state, access, principal)?)),
-        None => Ok(None),
-    }
-}
-
-impl<R: Rule + 'static> FromRequest for Caller<R> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = checked(req.clone(), R::ACCESS);
-        Box::pin(async move {
-            let principal = caller.await?.ok_or_else(ApiError::authentication_required)?;
-            Ok(Self(principal, PhantomData))
-        })
-    }
-}
-
-impl<R: Rule + 'static> FromRequest for MaybeCaller<R> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = checked(req.clone(), R::ACCESS);
-        Box::pin(async move { Ok(Self(caller.await?, PhantomData)) })
     }
 }

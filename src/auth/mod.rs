@@ -1,9 +1,10 @@
-//! Who is calling and what they may do.
+//! Who is calling and what they may do: principals, roles and scopes, the
+//! access rules, tokens, password hashing, CSRF values, the sign-in
+//! throttle and the caches behind credential checks.
 //!
 //! A request presents at most one credential: a bearer access token, an
-//! API key, or a session cookie (two at once are a 400). `principal`
-//! resolves it to a [`Principal`]; the [`Caller`] extractors then apply one
-//! [`Access`] rule per route, so a handler cannot forget its check.
+//! API key, or a session cookie (two at once are a 400). `http::caller`
+//! resolves it to a [`Principal`] and applies one [`Access`] rule per route.
 
 pub mod access;
 pub mod cache;
@@ -17,7 +18,7 @@ pub mod throttle;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use access::{Access, Caller, MaybeCaller, rules};
+pub use access::{Access, rules};
 pub use principal::{Principal, Via};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 
 pub mod allow;
 pub mod body_limit;
+pub mod caller;
 pub mod client_ip;
 pub mod connection;
 pub mod context;

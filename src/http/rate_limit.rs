@@ -11,8 +11,8 @@ use actix_web::{ResponseError, web};
 use crate::limits::gcra::{Standing, ceil_seconds};
 use std::fmt::Write as _;
 
+use super::caller::{presented, principal_of};
 use crate::audit::EventContext;
-use crate::auth::principal::{presented, principal_of};
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
 use crate::limits::{Cell, RouteClass};

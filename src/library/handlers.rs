@@ -7,10 +7,10 @@ use super::{
     LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse,
 };
 use crate::audit::{Event, EventContext};
-use crate::auth::{Caller, rules};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
+use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
 use crate::startup::AppState;
