@@ -12,12 +12,14 @@
 //! - `limits`: rate limits, in process or in Redis
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
+//! - `backup`: SQLite backups and restores, and the lock a server holds
 //! - `cli`: the `shelf` command line
 
 pub mod accounts;
 pub mod api;
 pub mod api_keys;
 pub mod auth;
+pub mod backup;
 pub mod books;
 pub mod cli;
 pub mod db;
