@@ -452,8 +452,48 @@ fn a_server_does_not_start_while_a_restore_holds_the_database() {
     work.ok(&["migrate"], &[]);
     let lock = File::create(work.path("shelf.db.lock")).unwrap();
     lock.try_lock().unwrap();
-    let message = assert_one_line_failure(&work.shelf(&[], &[("SHELF_BIND", "127.0.0.1:0")]));
+    let mut server = work
+        .command(&[], &[("SHELF_BIND", "127.0.0.1:0")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that ignored the lock would serve on: stop it, then fail.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            server.kill().unwrap();
+            panic!("the server started while a restore held the lock");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let message = assert_one_line_failure(&server.wait_with_output().unwrap());
     assert!(message.contains("restore is in progress"), "{message}");
+}
+
+#[test]
+fn restore_run_as_root_leaves_the_database_to_the_owner_of_the_one_it_replaces() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: only root can give a file to another user");
+        return;
+    }
+    let work = Workdir::new();
+    work.ok(&["migrate"], &[]);
+    work.ok(&["backup", "b.db"], &[]);
+    // As systemd's DynamicUser would have left it.
+    let database = work.path("shelf.db");
+    std::os::unix::fs::chown(&database, Some(61_234), Some(61_234)).unwrap();
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    work.ok(&["restore", "b.db", "--force"], &[]);
+    let restored = std::fs::metadata(&database).unwrap();
+    assert_eq!((restored.uid(), restored.gid(), restored.mode() & 0o777), (61_234, 61_234, 0o640));
+    // A new database gets its directory's owner and is its owner's only.
+    std::os::unix::fs::chown(work.dir.path(), Some(61_235), Some(61_235)).unwrap();
+    work.ok(&["restore", "b.db"], &[("SHELF_DATABASE_URL", &work.url("new.db"))]);
+    let created = std::fs::metadata(work.path("new.db")).unwrap();
+    assert_eq!((created.uid(), created.gid(), created.mode() & 0o777), (61_235, 61_235, 0o600));
 }
 
 #[test]
