@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::security::{self, Event};
 use crate::settings::Settings;
 use crate::startup::{self, Application};
-use crate::{accounts, api_keys, backup};
+use crate::{accounts, api_keys};
 
 #[derive(Debug, Parser)]
 #[command(name = "shelf", version, about = "A security-hardened REST API for book catalogs and reading lists")]
@@ -118,7 +118,7 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             Ok(())
         }
         Command::Backup { path } => {
-            let contents = backup::backup(&settings.database_url, &path)?;
+            let contents = crate::backup::backup(&settings.database_url, &path)?;
             println!("wrote {}: {contents}; integrity ok", path.display());
             Ok(())
         }
@@ -127,7 +127,7 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
 }
 
 fn restore(settings: &Settings, path: &std::path::Path, force: bool) -> Result<(), CliError> {
-    let restored = backup::restore(&settings.database_url, path, force)?;
+    let restored = crate::backup::restore(&settings.database_url, path, force)?;
     for warning in &restored.warnings {
         eprintln!("shelf: warning: {warning}");
     }
@@ -143,7 +143,7 @@ fn restore(settings: &Settings, path: &std::path::Path, force: bool) -> Result<(
 
 fn serve(settings: Settings) -> Result<(), CliError> {
     // Held until the server has stopped, so `shelf restore` can tell.
-    let _lock = backup::lock_for_serving(&settings.database_url)?;
+    let _lock = crate::backup::lock_for_serving(&settings.database_url)?;
     actix_web::rt::System::new().block_on(async move {
         let bind = settings.bind;
         let app = Application::build(settings)?;
