@@ -44,6 +44,18 @@ pub enum Command {
     Import { file: PathBuf },
     /// Print the v1 OpenAPI document (regenerates api/openapi-v1.json).
     Openapi,
+    /// Copy the SQLite database to PATH while the server runs (never
+    /// overwrites PATH). PostgreSQL: use pg_dump, see the README.
+    Backup { path: PathBuf },
+    /// Put a backup made by `shelf backup` in place of the SQLite database.
+    /// Refused while a server runs on it; the database it replaces is kept
+    /// beside it as PATH.replaced-TIME.
+    Restore {
+        path: PathBuf,
+        /// Replace an existing database (stop the server first).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,10 +117,33 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             print!("{}", crate::openapi::v1_json());
             Ok(())
         }
+        Command::Backup { path } => {
+            let contents = crate::backup::backup(&settings.database_url, &path)?;
+            println!("wrote {}: {contents}; integrity ok", path.display());
+            Ok(())
+        }
+        Command::Restore { path, force } => restore(&settings, &path, force),
     }
 }
 
+fn restore(settings: &Settings, path: &std::path::Path, force: bool) -> Result<(), CliError> {
+    let restored = crate::backup::restore(&settings.database_url, path, force)?;
+    for warning in &restored.warnings {
+        eprintln!("shelf: warning: {warning}");
+    }
+    println!("restored {} into {}: {}", path.display(), restored.target.display(), restored.contents);
+    if let Some(replaced) = &restored.replaced {
+        println!("the database it replaced is kept as {}", replaced.display());
+    }
+    if restored.pending_migrations > 0 {
+        println!("the next start applies {} migration(s) to it", restored.pending_migrations);
+    }
+    Ok(())
+}
+
 fn serve(settings: Settings) -> Result<(), CliError> {
+    // Held until the server has stopped, so `shelf restore` can tell.
+    let _lock = crate::backup::lock_for_serving(&settings.database_url)?;
     actix_web::rt::System::new().block_on(async move {
         let bind = settings.bind;
         let app = Application::build(settings)?;

@@ -12,6 +12,7 @@
 //! - `limits`: rate limits, in process or in Redis
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
+//! - `backup`: SQLite backups and restores, and the lock a server holds
 //! - `cli`: the `shelf` command line
 
 pub mod accounts;
@@ -19,6 +20,7 @@ pub mod api;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod books;
 pub mod cli;
 pub mod db;

@@ -186,6 +186,15 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, MigrationError> {
     }
 }
 
+/// The SQLite migration versions embedded in this binary, oldest first: a
+/// database (or a backup of one) that has applied any other was migrated
+/// by a newer shelf.
+pub fn known_sqlite_migrations() -> Result<Vec<String>, MigrationError> {
+    let migrations = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map_err(|e| MigrationError::Failed(e.to_string()))?;
+    Ok(migrations.iter().map(|m| m.name().version().to_string()).collect())
+}
+
 /// Seconds since the Unix epoch: every stored time uses this.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
