@@ -6,17 +6,18 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::login;
 use super::{NewUser, PasswordChange, RoleChange, User};
 use crate::audit::{Event, EventContext};
 use crate::auth::Role;
 use crate::auth::cache::CurrentUser;
+use crate::auth::sessions;
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::sessions::{self, login};
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! never carry a hash. The rules for names and passwords are `policy`'s.
 
 pub mod handlers;
+pub mod login;
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -7,12 +7,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{ApiKeyView, CreatedApiKey, NewApiKey};
+use crate::accounts::login;
 use crate::audit::{Event, EventContext};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
-use crate::sessions::login;
 use crate::startup::AppState;
 use crate::{accounts, db};
 

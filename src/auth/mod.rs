@@ -13,6 +13,7 @@ pub mod invalidation;
 pub mod jwt;
 pub mod password;
 pub mod principal;
+pub mod sessions;
 pub mod throttle;
 
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod client_ip;
 pub mod connection;
 pub mod context;
+pub mod cookies;
 pub mod envelope;
 pub mod etag;
 pub mod extract;

@@ -9,12 +9,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::login::{self, Purpose};
-use super::{Kind, Rotation};
 use crate::accounts::Credentials;
+use crate::accounts::login::{self, Purpose};
 use crate::audit::{Event, EventContext};
 use crate::auth::cache::CurrentUser;
 use crate::auth::jwt::Subject;
+use crate::auth::sessions::{self as store, Kind, Rotation, Started};
 use crate::auth::{Principal, Via, csrf};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
@@ -89,12 +89,12 @@ async fn sign_in(
     purpose: Purpose,
     kind: Kind,
     secret_hash: Option<String>,
-) -> Result<super::Started, ApiError> {
+) -> Result<Started, ApiError> {
     let user = login::check_password(state, context, credentials, purpose).await?;
     let (user_id, checked_version, lifetimes) = (user.id, user.token_version, state.lifetimes);
     let read_at = Instant::now();
     let started = db::run(&state.pool, move |conn| {
-        super::start(conn, user_id, checked_version, kind, secret_hash.as_deref(), lifetimes)
+        store::start(conn, user_id, checked_version, kind, secret_hash.as_deref(), lifetimes)
     })
     .await?;
     let current = CurrentUser { token_version: started.token_version, role: started.role };
@@ -159,7 +159,7 @@ pub async fn refresh(
         return Err(invalid_refresh_token());
     }
     let lifetimes = state.lifetimes;
-    let rotation = db::run(&state.pool, move |conn| super::rotate(conn, &body.refresh_token, lifetimes)).await?;
+    let rotation = db::run(&state.pool, move |conn| store::rotate(conn, &body.refresh_token, lifetimes)).await?;
     match rotation {
         Rotation::Rotated { user_id, role, token_version, session_id, refresh_token } => {
             state.events.record(&context, Event::TokenRefreshed, Some(user_id), json!({"session_id": session_id}));
@@ -211,12 +211,12 @@ pub async fn revoke_token(
     };
     let revoked = db::run(&state.pool, move |conn| {
         let named = match extra {
-            Some(extra) => super::session_of_refresh_token(conn, user_id, &extra)?,
+            Some(extra) => store::session_of_refresh_token(conn, user_id, &extra)?,
             None => None,
         };
         let mut revoked = Vec::new();
         for session_id in own.into_iter().chain(named) {
-            if super::revoke(conn, session_id)? {
+            if store::revoke(conn, session_id)? {
                 revoked.push(session_id);
             }
         }
@@ -307,7 +307,7 @@ pub async fn delete_session(
     context: EventContext,
 ) -> Result<HttpResponse, ApiError> {
     let (session_id, _) = cookie_session(&caller)?;
-    db::run(&state.pool, move |conn| Ok(super::revoke(conn, session_id)?)).await?;
+    db::run(&state.pool, move |conn| Ok(store::revoke(conn, session_id)?)).await?;
     state.auth_cache.sessions_ended(&[session_id]);
     state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
     let mut response = HttpResponse::NoContent();

@@ -16,7 +16,7 @@ async fn user_with_session(app: &TestApp, username: &str) -> (i64, i64) {
     let id = app.create_user(username, shelf::auth::Role::User).await;
     let lifetimes = app.state.lifetimes;
     let started = shelf::db::run(&app.pool, move |conn| {
-        shelf::sessions::start(conn, id, 0, shelf::sessions::Kind::Token, None, lifetimes)
+        shelf::auth::sessions::start(conn, id, 0, shelf::auth::sessions::Kind::Token, None, lifetimes)
     })
     .await
     .unwrap();

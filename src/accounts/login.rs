@@ -7,7 +7,7 @@ use std::future::Future;
 
 use serde_json::{Value, json};
 
-use crate::accounts::{self, Credentials, UserRow};
+use super::{Credentials, UserRow};
 use crate::audit::{Event, EventContext};
 use crate::auth::throttle::{Locked, Throttle, username_key};
 use crate::db;
@@ -102,7 +102,7 @@ where
 async fn upgrade_hash(state: &AppState, user_id: i64, old_hash: String, password: String) {
     let result = match state.passwords.hash(password).await {
         Ok(new_hash) => {
-            db::run(&state.pool, move |conn| Ok(accounts::upgrade_hash(conn, user_id, &old_hash, &new_hash)?)).await
+            db::run(&state.pool, move |conn| Ok(super::upgrade_hash(conn, user_id, &old_hash, &new_hash)?)).await
         }
         Err(e) => Err(e),
     };
@@ -124,7 +124,7 @@ pub async fn check_password(
     let username = username_key(&credentials.username);
     let lookup = username.clone();
     let load = async move {
-        let row = db::run(&state.pool, move |conn| Ok(accounts::find_by_username(conn, &lookup)?)).await?;
+        let row = db::run(&state.pool, move |conn| Ok(super::find_by_username(conn, &lookup)?)).await?;
         Ok(row.map(|row| {
             let hash = row.password_hash.clone();
             (row, hash)
