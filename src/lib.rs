@@ -40,4 +40,5 @@ pub mod secrets;
 pub mod sessions;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod time;

@@ -12,7 +12,7 @@ use utoipa_swagger_ui::Config;
 
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
@@ -47,11 +47,16 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     responses((status = 200, description = "The OpenAPI 3.1 document of v1", content_type = "application/json"))
 )]
 #[get("/openapi.json")]
-pub async fn openapi_v1(state: web::Data<AppState>) -> HttpResponse {
+pub async fn openapi_v1(docs: web::Data<Documents>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
-        .body(state.openapi_v1.clone())
+        .body(docs.v1.clone())
+}
+
+/// The OpenAPI documents as served, rendered once at start.
+pub struct Documents {
+    pub v1: web::Bytes,
 }
 
 static DOCS_CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {

@@ -1,7 +1,6 @@
 //! Building the application: database, state, middleware order, server.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -15,73 +14,41 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
-use crate::audit::SecurityEvents;
-use crate::auth::cache::AuthCache;
-use crate::auth::invalidation::Publisher;
-use crate::auth::jwt::JwtKeys;
-use crate::auth::password::Passwords;
-use crate::auth::sessions::Lifetimes;
-use crate::books::cache::PageCache;
 use crate::db::{self, DbPool, MigrationError};
+use crate::http::HttpConfig;
 use crate::http::allow::AllowedMethods;
 use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
 use crate::http::connection::Lingering;
 use crate::http::cookies::SessionCookies;
 use crate::http::{body_limit, envelope, etag, extract, rate_limit, whole_body};
-use crate::limits::memory::MemoryStore;
-use crate::limits::redis::RedisStore;
-use crate::limits::{RateLimiter, RouteClasses, Store};
+use crate::limits::RouteClasses;
 use crate::settings::{Secret, Settings};
+use crate::state::{AppState, StateError};
 use crate::{accounts, api, books, openapi, ops, secrets};
 
-/// Everything a handler may need, built once and shared by all workers.
-pub struct AppState {
-    pub pool: DbPool,
-    pub jwt: JwtKeys,
-    pub passwords: Passwords,
-    pub auth_cache: Arc<AuthCache>,
-    pub events: SecurityEvents,
-    pub cookies: SessionCookies,
-    pub proxies: Proxies,
-    pub lifetimes: Lifetimes,
-    /// Active API keys one user may hold.
-    pub api_keys_per_user: u32,
-    pub request_body_timeout: std::time::Duration,
-    pub limiter: RateLimiter,
-    pub catalog: PageCache,
-    pub openapi_v1: web::Bytes,
-    /// Bytes of request bodies buffered at once, across all connections.
-    pub body_budget: BodyBudget,
-    /// The methods of every route, for the `Allow` header of a 405.
-    pub allowed_methods: AllowedMethods,
+/// What the app is built from: the services, the HTTP layer's settings and
+/// the documents. The server and the tests build it the same way.
+#[derive(Clone)]
+pub struct Shared {
+    pub state: web::Data<AppState>,
+    pub http: web::Data<HttpConfig>,
+    pub docs: web::Data<ops::Documents>,
 }
 
-impl AppState {
+impl Shared {
     pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
-        let jwt = JwtKeys::new(jwt_secret, &settings.jwt_previous_secrets, settings.access_token_ttl)
-            .map_err(|e| StartError::Secret(e.to_string()))?;
-        Ok(Self {
-            events: SecurityEvents::start(pool.clone(), settings.security_event_retention),
-            pool,
-            jwt,
-            passwords: Passwords::with_threads(settings.password_threads),
-            auth_cache: auth_cache(settings)?,
-            cookies: SessionCookies { secure: settings.cookie_secure },
+        let routes = RouteClasses::new(api::LIMITED_ROUTES);
+        let state = AppState::new(settings, pool, jwt_secret, routes)?;
+        let http = HttpConfig {
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
-            api_keys_per_user: settings.api_keys_per_user,
-            lifetimes: Lifetimes {
-                refresh_token: settings.refresh_token_ttl,
-                cookie_session: settings.session_ttl,
-                max_age: settings.session_max_age,
-            },
+            cookies: SessionCookies { secure: settings.cookie_secure },
             request_body_timeout: settings.request_body_timeout,
-            limiter: rate_limiter(settings)?,
-            catalog: PageCache::default(),
-            openapi_v1: web::Bytes::from(openapi::v1_json()),
-            allowed_methods: allowed_methods(),
             body_budget: BodyBudget::new(settings.request_body_budget),
-        })
+            allowed_methods: allowed_methods(),
+        };
+        let docs = ops::Documents { v1: web::Bytes::from(openapi::v1_json()) };
+        Ok(Self { state: web::Data::new(state), http: web::Data::new(http), docs: web::Data::new(docs) })
     }
 }
 
@@ -91,46 +58,16 @@ fn allowed_methods() -> AllowedMethods {
     AllowedMethods::new(openapi::routes(&openapi::v1()).into_iter().chain(docs))
 }
 
-/// With Redis, credential changes reach the other instances at once.
-fn auth_cache(settings: &Settings) -> Result<Arc<AuthCache>, StartError> {
-    let Some(url) = &settings.redis_url else { return Ok(Arc::new(AuthCache::default())) };
-    let client = redis::Client::open(url.expose()).map_err(|e| StartError::Redis(e.to_string()))?;
-    let publisher = Publisher::new(client, format!("{}credential-changes", settings.redis_prefix));
-    let cache = Arc::new(AuthCache::with_publisher(publisher.clone()));
-    publisher.listen(Arc::downgrade(&cache));
-    Ok(cache)
-}
-
-/// The limits, in Redis when `SHELF_REDIS_URL` is set, else in process.
-fn rate_limiter(settings: &Settings) -> Result<RateLimiter, StartError> {
-    let store = match &settings.redis_url {
-        Some(url) => Store::Redis(Box::new(
-            RedisStore::new(url.expose(), settings.redis_prefix.clone())
-                .map_err(|e| StartError::Redis(e.to_string()))?,
-        )),
-        None => Store::Memory(MemoryStore::default()),
-    };
-    Ok(RateLimiter::new(
-        settings.rate_limits_enabled,
-        settings.limits.clone(),
-        settings.ipv6_prefix,
-        store,
-        RouteClasses::new(api::LIMITED_ROUTES),
-    ))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("SHELF_REDIS_URL: unusable ({0})")]
-    Redis(String),
+    #[error("{0}")]
+    State(#[from] StateError),
     #[error("SHELF_DATABASE_URL: cannot connect to the database ({0})")]
     Connect(String),
     #[error("{0}")]
     Migration(#[from] MigrationError),
     #[error("start-up database work failed: {0}")]
     Database(String),
-    #[error("SHELF_JWT_SECRET: unusable ({0})")]
-    Secret(String),
     #[error("SHELF_BIND: cannot listen on {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
 }
@@ -167,6 +104,17 @@ pub fn signing_secret(pool: &DbPool, settings: &Settings) -> Result<Secret, Star
     }
 }
 
+/// Everything a server needs before it listens: the database migrated, the
+/// signing secret, the first admin, and the shared state. The tests build
+/// their apps with this too.
+pub fn prepare(settings: &Settings) -> Result<(DbPool, Shared), StartError> {
+    let pool = prepare_database(settings)?;
+    let secret = signing_secret(&pool, settings)?;
+    bootstrap_admin(&pool, settings)?;
+    let shared = Shared::new(settings, pool.clone(), &secret)?;
+    Ok((pool, shared))
+}
+
 /// Creates the first admin on an empty database; prints a generated
 /// password once, to the terminal rather than the log.
 pub fn bootstrap_admin(pool: &DbPool, settings: &Settings) -> Result<(), StartError> {
@@ -190,7 +138,7 @@ pub fn bootstrap_admin(pool: &DbPool, settings: &Settings) -> Result<(), StartEr
 /// every response including errors, and the envelope catches everything
 /// inside it.
 pub fn app(
-    state: web::Data<AppState>,
+    shared: &Shared,
     settings: &Settings,
 ) -> App<
     impl ServiceFactory<
@@ -202,7 +150,9 @@ pub fn app(
     > + use<>,
 > {
     let (app, _) = api::mount(App::new().into_utoipa_app()).split_for_parts();
-    app.app_data(state)
+    app.app_data(shared.state.clone())
+        .app_data(shared.http.clone())
+        .app_data(shared.docs.clone())
         .app_data(extract::json_config())
         .app_data(extract::payload_config())
         .app_data(extract::query_config())
@@ -307,19 +257,15 @@ impl Application {
     /// Prepares the database and binds `settings.bind` (port 0 picks a
     /// free port, which tests use).
     pub fn build(settings: Settings) -> Result<Self, StartError> {
-        let pool = prepare_database(&settings)?;
-        let secret = signing_secret(&pool, &settings)?;
-        bootstrap_admin(&pool, &settings)?;
-        let state = web::Data::new(AppState::new(&settings, pool, &secret)?);
+        let (_, shared) = prepare(&settings)?;
         let listener = listener(settings.bind).map_err(|e| StartError::Bind(settings.bind, e))?;
-        Self::serve(listener, state, settings)
+        Self::serve(listener, shared, settings)
     }
 
-    /// Serves on `listener`, best made by [`listener`].
     /// Serves on `listener`: actix-http's HTTP/1.1 service over the
     /// connections of `http::connection` (no delay, lingering close), with
     /// actix-web's defaults for time limits, one worker per core.
-    pub fn serve(listener: TcpListener, state: web::Data<AppState>, settings: Settings) -> Result<Self, StartError> {
+    pub fn serve(listener: TcpListener, shared: Shared, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
         let server = actix_server::Server::build()
             .listen("shelf", listener, move || {
@@ -328,7 +274,7 @@ impl Application {
                     .client_request_timeout(Duration::from_secs(5))
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .local_addr(address)
-                    .finish(map_config(app(state.clone(), &settings).into_factory(), |_| AppConfig::default()));
+                    .finish(map_config(app(&shared, &settings).into_factory(), |_| AppConfig::default()));
                 fn_service(|stream: TcpStream| async move {
                     let peer = stream.peer_addr().ok();
                     Ok((Lingering::new(stream), Protocol::Http1, peer))

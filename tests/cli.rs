@@ -366,10 +366,8 @@ async fn a_key_from_the_command_line_works_against_the_server_until_revoked() {
     ]
     .into();
     let settings = shelf::settings::Settings::from_vars(&vars).unwrap();
-    let pool = shelf::startup::prepare_database(&settings).unwrap();
-    let secret = shelf::startup::signing_secret(&pool, &settings).unwrap();
-    let state = actix_web::web::Data::new(shelf::startup::AppState::new(&settings, pool, &secret).unwrap());
-    let service = test::init_service(shelf::startup::app(state, &settings)).await;
+    let (_, shared) = shelf::startup::prepare(&settings).unwrap();
+    let service = test::init_service(shelf::startup::app(&shared, &settings)).await;
     let get = |path: &str, key: &str| {
         test::call_service(&service, TestRequest::get().uri(path).insert_header(("X-API-Key", key)).to_request())
     };

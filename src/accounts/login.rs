@@ -13,7 +13,7 @@ use crate::auth::throttle::{Locked, Throttle, username_key};
 use crate::db;
 use crate::error::ApiError;
 use crate::limits::gcra::ceil_seconds;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How the login is used, for the event record.
 #[derive(Debug, Clone, Copy)]

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::{accounts, db};
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -22,7 +22,7 @@ use crate::db::{self, DbConnection, schema::api_keys};
 use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::secrets;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::time::rfc3339;
 
 pub const PREFIX: &str = "shelf_";

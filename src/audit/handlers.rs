@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorEnvelope, FieldProblem};
 use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidQuery;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::time::rfc3339;
 
 pub const DEFAULT_LIMIT: u32 = 50;

@@ -18,7 +18,7 @@ use crate::http::Caching;
 use crate::http::caller::{Caller, MaybeCaller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Query of `GET /books` and `GET /search`.
 #[derive(Debug, Deserialize, Validate, IntoParams)]

@@ -29,9 +29,9 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::HttpConfig;
 use super::extract::MAX_BODY_BYTES;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Past this many bytes, draining is not worth it: answer and close.
 const MAX_DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
@@ -66,12 +66,12 @@ pub async fn body_limit(
     let declared =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let has_body = declared.is_some_and(|length| length > 0) || req.headers().contains_key(TRANSFER_ENCODING);
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let deadline = state.as_ref().map(|s| s.request_body_timeout);
+    let http = req.app_data::<web::Data<HttpConfig>>().cloned();
+    let deadline = http.as_ref().map(|h| h.request_body_timeout);
     let Some(length) = declared.filter(|length| *length > MAX_BODY_BYTES) else {
         // A chunked body may be as large as the limit allows.
-        let room = match (&state, has_body) {
-            (Some(state), true) => match state.body_budget.reserve(declared.unwrap_or(MAX_BODY_BYTES)).await {
+        let room = match (&http, has_body) {
+            (Some(http), true) => match http.body_budget.reserve(declared.unwrap_or(MAX_BODY_BYTES)).await {
                 Ok(permit) => Some(permit),
                 Err(busy) => {
                     let mut response = busy.error_response();

@@ -24,13 +24,14 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 
+use super::HttpConfig;
 use crate::api_keys;
 use crate::audit::{Event, EventContext};
 use crate::auth::access::{Access, Rule};
 use crate::auth::{Principal, Via, csrf};
 use crate::error::{ApiError, ErrorCode};
 use crate::secrets;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub use crate::auth::rules;
 
@@ -176,7 +177,8 @@ pub async fn principal_of(req: &HttpRequest, state: &AppState) -> Result<Option<
     if let Some(resolved) = req.extensions().get::<Resolved>().cloned() {
         return resolved.0;
     }
-    let result = match presented(req, state.cookies.session_name()) {
+    let session_cookie = req.app_data::<web::Data<HttpConfig>>().map(|h| h.cookies.session_name());
+    let result = match presented(req, session_cookie.unwrap_or_default()) {
         Err(e) => Err(e),
         Ok(None) => Ok(None),
         Ok(Some(presented)) => resolve(state, Attempt::from_request(req, presented)).await.map(Some),

@@ -6,15 +6,15 @@
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use super::HttpConfig;
 use super::envelope::RequestId;
 use crate::audit::EventContext;
-use crate::startup::AppState;
 
 pub fn of(req: &HttpRequest) -> EventContext {
     if let Some(context) = req.extensions().get::<EventContext>() {
         return context.clone();
     }
-    let client_ip = req.app_data::<web::Data<AppState>>().and_then(|s| s.proxies.client_ip(req));
+    let client_ip = req.app_data::<web::Data<HttpConfig>>().and_then(|http| http.proxies.client_ip(req));
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
     let context = EventContext { client_ip, request_id };
     req.extensions_mut().insert(context.clone());

@@ -12,8 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 
+use super::HttpConfig;
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorEnvelope};
-use crate::startup::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -236,8 +236,8 @@ pub fn render(status: StatusCode, body: ErrorBody) -> HttpResponse {
 /// decodes it, so every spelling of a route gets the same answer.
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let pattern = req.resource_map().match_pattern(req.match_info().as_str());
-    let state = req.app_data::<web::Data<AppState>>();
-    match pattern.as_deref().and_then(|p| state?.allowed_methods.of(p)) {
+    let http = req.app_data::<web::Data<HttpConfig>>();
+    match pattern.as_deref().and_then(|p| http?.allowed_methods.of(p)) {
         Some(allow) => Err(ApiError::MethodNotAllowed { allow: allow.to_owned() }),
         None => Err(ApiError::NotFound("No such route")),
     }

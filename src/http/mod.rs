@@ -14,8 +14,23 @@ pub mod extract;
 pub mod rate_limit;
 pub mod whole_body;
 
+use std::time::Duration;
+
 use actix_web::HttpResponseBuilder;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, VARY};
+
+/// What only the HTTP layer needs, built once and registered beside
+/// `AppState`.
+pub struct HttpConfig {
+    pub proxies: client_ip::Proxies,
+    pub cookies: cookies::SessionCookies,
+    /// How long a request body may take to arrive, whole.
+    pub request_body_timeout: Duration,
+    /// Bytes of request bodies buffered at once, across all connections.
+    pub body_budget: body_limit::BodyBudget,
+    /// The methods of every route, for the `Allow` header of a 405.
+    pub allowed_methods: allow::AllowedMethods,
+}
 
 /// Who may keep a copy of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

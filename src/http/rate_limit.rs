@@ -11,12 +11,13 @@ use actix_web::{ResponseError, web};
 use crate::limits::gcra::{Standing, ceil_seconds};
 use std::fmt::Write as _;
 
+use super::HttpConfig;
 use super::caller::{presented, principal_of};
 use crate::audit::EventContext;
 use crate::error::ApiError;
 use crate::http::etag::Earned304;
 use crate::limits::{Cell, RouteClass};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -48,7 +49,8 @@ pub async fn rate_limit(
         _ => {
             // A client whose credentials keep failing gets no more lookups
             // (each costs the database a query and the audit trail a row).
-            let carries = presented(req.request(), state.cookies.session_name()).map_or(true, |p| p.is_some());
+            let session_cookie = req.app_data::<web::Data<HttpConfig>>().map(|h| h.cookies.session_name());
+            let carries = presented(req.request(), session_cookie.unwrap_or_default()).map_or(true, |p| p.is_some());
             if carries && let Some((cell, wait)) = state.limiter.credentials_blocked(context.client_ip) {
                 return Ok(req.into_response(credentials_refused(&state, &context, &cell, wait)));
             }

@@ -13,7 +13,7 @@ use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
 use crate::paging::{Page, PageQuery};
-use crate::startup::AppState;
+use crate::state::AppState;
 use serde_json::json;
 
 fn private_json(body: impl serde::Serialize) -> HttpResponse {

@@ -18,11 +18,12 @@ use crate::auth::sessions::{self as store, Kind, Rotation, Started};
 use crate::auth::{Principal, Via, csrf};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::http::HttpConfig;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::secret_response;
 use crate::secrets;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -254,6 +255,7 @@ fn cookie_session(caller: &Principal) -> Result<(i64, i64), ApiError> {
 #[post("/api/session")]
 pub async fn create_session(
     state: web::Data<AppState>,
+    http: web::Data<HttpConfig>,
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
@@ -263,7 +265,7 @@ pub async fn create_session(
     let csrf_token = csrf::token_for(&secret);
     let expires_in = (started.expires_at - db::now()).max(0);
     let mut response = secret_response(StatusCode::OK);
-    for cookie in state.cookies.issue(secret, csrf_token.clone(), expires_in) {
+    for cookie in http.cookies.issue(secret, csrf_token.clone(), expires_in) {
         response.cookie(cookie);
     }
     Ok(response.json(SessionResponse { csrf_token, expires_in }))
@@ -280,12 +282,12 @@ pub async fn create_session(
 )]
 #[get("/api/session")]
 pub async fn current_session(
-    state: web::Data<AppState>,
+    http: web::Data<HttpConfig>,
     caller: Caller<rules::AnyCredential>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (_, expires_at) = cookie_session(&caller)?;
-    let secret = req.cookie(state.cookies.session_name()).map(|c| c.value().to_owned()).unwrap_or_default();
+    let secret = req.cookie(http.cookies.session_name()).map(|c| c.value().to_owned()).unwrap_or_default();
     let expires_in = (expires_at - db::now()).max(0);
     Ok(secret_response(StatusCode::OK).json(SessionResponse { csrf_token: csrf::token_for(&secret), expires_in }))
 }
@@ -303,6 +305,7 @@ pub async fn current_session(
 #[delete("/api/session")]
 pub async fn delete_session(
     state: web::Data<AppState>,
+    http: web::Data<HttpConfig>,
     caller: Caller<rules::AnyCredential>,
     context: EventContext,
 ) -> Result<HttpResponse, ApiError> {
@@ -311,7 +314,7 @@ pub async fn delete_session(
     state.auth_cache.sessions_ended(&[session_id]);
     state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
     let mut response = HttpResponse::NoContent();
-    for cookie in state.cookies.clear() {
+    for cookie in http.cookies.clear() {
         response.cookie(cookie);
     }
     Ok(response.finish())

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use actix_web::test::{self, TestRequest};
-use actix_web::web;
 use serde_json::json;
 use shelf::settings::{DatabaseUrl, Secret};
-use shelf::startup::{self, AppState};
+use shelf::startup;
 
 use crate::helpers::{JWT_SECRET, TestApp, settings_for};
 
@@ -132,8 +131,8 @@ async fn an_unreachable_database_is_503_and_health_stays_up() {
     ] {
         let settings = settings_for("sqlite://unused.db", &[]);
         let pool = shelf::db::pool(&url, 2, Duration::from_millis(500));
-        let state = web::Data::new(AppState::new(&settings, pool, &Secret::new(JWT_SECRET)).unwrap());
-        let service = test::init_service(startup::app(state, &settings)).await;
+        let shared = startup::Shared::new(&settings, pool, &Secret::new(JWT_SECRET)).unwrap();
+        let service = test::init_service(startup::app(&shared, &settings)).await;
         let call = |uri: &str| test::call_service(&service, TestRequest::get().uri(uri).to_request());
 
         let ready = call("/ready").await;

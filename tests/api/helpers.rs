@@ -23,7 +23,8 @@ use shelf::auth::Role;
 use shelf::books::{BookColumns, BookInput, queries as books};
 use shelf::db::DbPool;
 use shelf::settings::Settings;
-use shelf::startup::{self, AppState};
+use shelf::startup::{self, Shared};
+use shelf::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -115,6 +116,8 @@ pub type Call = Rc<dyn Fn(Request) -> LocalBoxFuture<'static, TestResponse>>;
 
 pub struct TestApp {
     pub state: web::Data<AppState>,
+    /// What the app was built from (the state above is `shared.state`).
+    pub shared: Shared,
     pub settings: Settings,
     pub pool: DbPool,
     /// The test database's `SHELF_DATABASE_URL`.
@@ -146,8 +149,8 @@ pub fn settings_for(url: &str, extra: &[(&str, &str)]) -> Settings {
 }
 
 /// The in-process app for `state`, as a function from request to response.
-async fn caller(state: &web::Data<AppState>, settings: &Settings) -> Call {
-    let service = Rc::new(test::init_service(startup::app(state.clone(), settings)).await);
+async fn caller(shared: &Shared, settings: &Settings) -> Call {
+    let service = Rc::new(test::init_service(startup::app(shared, settings)).await);
     Rc::new(move |req| {
         let service = service.clone();
         Box::pin(async move {
@@ -169,12 +172,11 @@ impl TestApp {
         capture_logs();
         let (db, url) = TestDb::create();
         let settings = settings_for(&url, extra);
-        let pool = startup::prepare_database(&settings).unwrap();
-        let secret = startup::signing_secret(&pool, &settings).unwrap();
-        startup::bootstrap_admin(&pool, &settings).unwrap();
-        let state = web::Data::new(AppState::new(&settings, pool.clone(), &secret).unwrap());
-        let call = caller(&state, &settings).await;
-        Self { state, settings, pool, database_url: url, call, db }
+        // Built exactly as the server builds itself.
+        let (pool, shared) = startup::prepare(&settings).unwrap();
+        let state = shared.state.clone();
+        let call = caller(&shared, &settings).await;
+        Self { state, shared, settings, pool, database_url: url, call, db }
     }
 
     pub async fn send(&self, req: TestRequest) -> TestResponse {
@@ -253,17 +255,17 @@ impl TestApp {
     /// A second app (another "instance") on the same database, with its
     /// own settings on top of this one's.
     pub async fn sibling(&self, extra: &[(&str, &str)]) -> (web::Data<AppState>, Call) {
-        let (state, settings) = self.sibling_state(extra);
-        let call = caller(&state, &settings).await;
-        (state, call)
+        let (shared, settings) = self.sibling_state(extra);
+        let call = caller(&shared, &settings).await;
+        (shared.state, call)
     }
 
-    /// The state of a second instance on the same database, and its settings.
-    pub fn sibling_state(&self, extra: &[(&str, &str)]) -> (web::Data<AppState>, Settings) {
+    /// What a second instance on the same database is built from, and its
+    /// settings.
+    pub fn sibling_state(&self, extra: &[(&str, &str)]) -> (Shared, Settings) {
         let settings = settings_for(&self.database_url, extra);
         let secret = startup::signing_secret(&self.pool, &settings).unwrap();
-        let state = web::Data::new(AppState::new(&settings, self.pool.clone(), &secret).unwrap());
-        (state, settings)
+        (Shared::new(&settings, self.pool.clone(), &secret).unwrap(), settings)
     }
 
     /// Signs in over `POST /api/token`; the whole JSON answer.
@@ -363,14 +365,14 @@ pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
 }
 
 pub async fn serve(app: &TestApp) -> u16 {
-    serve_state(app.state.clone(), app.settings.clone()).await
+    serve_state(app.shared.clone(), app.settings.clone()).await
 }
 
 /// Serves `state` (another instance, say) on a free port of its own.
-pub async fn serve_state(state: web::Data<AppState>, settings: Settings) -> u16 {
+pub async fn serve_state(shared: Shared, settings: Settings) -> u16 {
     // Bound the way the server binds (its backlog), on port 0.
     let listener = shelf::startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
-    let server = shelf::startup::Application::serve(listener, state, settings).unwrap();
+    let server = shelf::startup::Application::serve(listener, shared, settings).unwrap();
     let port = server.port();
     actix_web::rt::spawn(server.run_until_stopped());
     port
