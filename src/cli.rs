@@ -114,7 +114,7 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         Command::ApiKey { command } => api_key(&settings, command),
         Command::Import { file } => import_file(&settings, &file),
         Command::Openapi => {
-            print!("{}", crate::openapi::v1_json());
+            print!("{}", crate::api::openapi::v1_json());
             Ok(())
         }
         Command::Backup { path } => {

@@ -9,11 +9,12 @@ use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_confi
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Compress, Condition, DefaultHeaders, Logger, from_fn};
+use actix_web::middleware::{Compress, Condition, Logger, from_fn};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 
+use crate::api::{openapi, ops};
 use crate::db::{self, DbPool, MigrationError};
 use crate::http::HttpConfig;
 use crate::http::allow::AllowedMethods;
@@ -21,11 +22,11 @@ use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
 use crate::http::connection::Lingering;
 use crate::http::cookies::SessionCookies;
-use crate::http::{body_limit, envelope, etag, extract, rate_limit, whole_body};
+use crate::http::{body_limit, envelope, etag, extract, headers, rate_limit, whole_body};
 use crate::limits::RouteClasses;
 use crate::settings::{Secret, Settings};
 use crate::state::{AppState, StateError};
-use crate::{accounts, api, books, openapi, ops, secrets};
+use crate::{accounts, api, books, secrets};
 
 /// What the app is built from: the services, the HTTP layer's settings and
 /// the documents. The server and the tests build it the same way.
@@ -167,7 +168,7 @@ pub fn app(
         .wrap(from_fn(envelope::envelope))
         .wrap(Compress::default())
         .wrap(from_fn(whole_body::whole_body))
-        .wrap(security_headers(settings.hsts))
+        .wrap(headers::security_headers(settings.hsts))
         // The access log formats a line per request; skip it entirely when
         // the log filter would drop the line anyway.
         .wrap(Condition::new(
@@ -212,21 +213,6 @@ fn cors(origins: &[String]) -> Cors {
         ])
         .supports_credentials()
         .max_age(3600)
-}
-
-/// The headers every response carries (lower-case names).
-pub const SECURITY_HEADERS: [(&str, &str); 4] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
-    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
-];
-
-/// Added only where a handler did not set its own (the docs page sets a
-/// looser Content-Security-Policy).
-fn security_headers(hsts: bool) -> DefaultHeaders {
-    let headers = SECURITY_HEADERS.into_iter().fold(DefaultHeaders::new(), |headers, h| headers.add(h));
-    if hsts { headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { headers }
 }
 
 /// Connections that may wait in the kernel for the server to accept them.

@@ -10,11 +10,11 @@ use crate::auth::invalidation::Publisher;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::Lifetimes;
-use crate::books::cache::PageCache;
 use crate::db::DbPool;
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
+use crate::pages::PageCache;
 use crate::settings::{Secret, Settings};
 
 pub struct AppState {
@@ -27,6 +27,7 @@ pub struct AppState {
     /// Active API keys one user may hold.
     pub api_keys_per_user: u32,
     pub limiter: RateLimiter,
+    /// Rendered catalog pages (`books::ops` keys them).
     pub catalog: PageCache,
 }
 

@@ -1,8 +1,8 @@
 //! Users: their queries, the first admin, and the response type that can
 //! never carry a hash. The rules for names and passwords are `policy`'s.
 
-pub mod handlers;
 pub mod login;
+pub mod ops;
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,7 @@ impl From<UserRow> for User {
 pub struct Credentials {
     #[validate(
         length(min = 1, max = 64, message = "length must be 1 to 64"),
-        custom(function = "crate::http::extract::single_line_text")
+        custom(function = "crate::policy::single_line_text")
     )]
     #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub username: String,

@@ -6,7 +6,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{UtoipaApp, scope};
 
 use crate::limits::RouteClass;
-use crate::{accounts, api_keys, audit, books, library, ops, sessions};
+
+pub mod auth;
+pub mod openapi;
+pub mod ops;
+pub mod v1;
 
 /// Mounts every documented route. The server and the OpenAPI document both
 /// come from this, so neither can list a route the other lacks.
@@ -30,38 +34,38 @@ pub const LIMITED_ROUTES: &[(Method, &str, RouteClass)] = &[
 
 /// `/api/v1`: the seed's routes, kept stable.
 pub fn v1(cfg: &mut ServiceConfig) {
-    cfg.service(books::handlers::list_books)
-        .service(books::handlers::get_book)
-        .service(books::handlers::create_book)
-        .service(books::handlers::replace_book)
-        .service(books::handlers::delete_book)
-        .service(books::handlers::search)
-        .service(library::handlers::add_tag)
-        .service(library::handlers::remove_tag)
-        .service(library::handlers::change_status)
-        .service(library::handlers::list_tags)
-        .service(library::handlers::library)
-        .service(accounts::handlers::me)
-        .service(accounts::handlers::change_password)
-        .service(accounts::handlers::create_user)
-        .service(accounts::handlers::list_users)
-        .service(accounts::handlers::change_role)
-        .service(accounts::handlers::delete_user)
-        .service(api_keys::handlers::create_api_key)
-        .service(api_keys::handlers::list_api_keys)
-        .service(api_keys::handlers::revoke_api_key)
-        .service(audit::handlers::list_events)
+    cfg.service(v1::books::list_books)
+        .service(v1::books::get_book)
+        .service(v1::books::create_book)
+        .service(v1::books::replace_book)
+        .service(v1::books::delete_book)
+        .service(v1::books::search)
+        .service(v1::library::add_tag)
+        .service(v1::library::remove_tag)
+        .service(v1::library::change_status)
+        .service(v1::library::list_tags)
+        .service(v1::library::library)
+        .service(v1::accounts::me)
+        .service(v1::accounts::change_password)
+        .service(v1::accounts::create_user)
+        .service(v1::accounts::list_users)
+        .service(v1::accounts::change_role)
+        .service(v1::accounts::delete_user)
+        .service(v1::api_keys::create_api_key)
+        .service(v1::api_keys::list_api_keys)
+        .service(v1::api_keys::revoke_api_key)
+        .service(v1::events::list_events)
         .service(ops::openapi_v1);
 }
 
 /// Routes outside the versioned prefix: tokens, sessions and operations.
 pub fn unversioned(cfg: &mut ServiceConfig) {
-    cfg.service(sessions::handlers::issue_token)
-        .service(sessions::handlers::refresh)
-        .service(sessions::handlers::revoke_token)
-        .service(sessions::handlers::create_session)
-        .service(sessions::handlers::current_session)
-        .service(sessions::handlers::delete_session)
+    cfg.service(auth::issue_token)
+        .service(auth::refresh)
+        .service(auth::revoke_token)
+        .service(auth::create_session)
+        .service(auth::current_session)
+        .service(auth::delete_session)
         .service(ops::health)
         .service(ops::ready);
 }

@@ -6,7 +6,7 @@
 //! every use so a revocation holds from the next request on every instance.
 //! `last_used_at` is written at most once a minute per key, not per request.
 
-pub mod handlers;
+pub mod ops;
 
 use std::collections::BTreeSet;
 
@@ -64,7 +64,7 @@ fn validate_scopes(scopes: &[Scope]) -> Result<(), ValidationError> {
 pub struct KeySpec {
     #[validate(
         length(min = 1, max = 100, message = "length must be 1 to 100"),
-        custom(function = "crate::http::extract::single_line_text")
+        custom(function = "crate::policy::single_line_text")
     )]
     pub name: String,
     #[validate(custom(function = "validate_scopes"))]

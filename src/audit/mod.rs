@@ -10,7 +10,7 @@
 //! or key must never be passed here.
 
 pub mod aggregate;
-pub mod handlers;
+pub mod query;
 pub mod store;
 
 use std::net::IpAddr;

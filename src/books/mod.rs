@@ -1,10 +1,9 @@
-//! The catalog: book types, their validation and sanitizing, queries,
-//! handlers and the CSV import.
+//! The catalog: book types, their validation and sanitizing, queries, the
+//! operations on it, the page cache and the CSV import.
 
-pub mod cache;
-pub mod handlers;
 pub mod import;
 pub mod isbn;
+pub mod ops;
 pub mod queries;
 pub mod sanitize;
 
@@ -64,7 +63,7 @@ pub struct BookInput {
     /// Free text, at most 10,000 characters.
     #[validate(
         length(max = 10_000, message = "length must be at most 10000"),
-        custom(function = "crate::http::extract::multi_line_text")
+        custom(function = "crate::policy::multi_line_text")
     )]
     #[schema(max_length = 10000)]
     pub specifications_flat: Option<String>,
@@ -74,7 +73,7 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
         return Err(ValidationError::new("blank").with_message("must not be blank".into()));
     }
-    crate::http::extract::single_line_text(value)
+    crate::policy::single_line_text(value)
 }
 
 /// Columns to write for one version of a book: the raw values as given and

@@ -141,7 +141,7 @@ impl ResponseError for EscapedError {
         if let Ok(value) = HeaderValue::from_str(&self.body.request_id) {
             headers.insert(REQUEST_ID, value);
         }
-        for (name, value) in crate::startup::SECURITY_HEADERS {
+        for (name, value) in super::headers::SECURITY_HEADERS {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
         }
         response

@@ -186,23 +186,3 @@ pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, format!("Malformed JSON: {e}")))?;
     typed(value).map(Some)
 }
-
-/// For names, titles and search text: no control characters at all (a NUL
-/// would also be refused by PostgreSQL and break SQLite's full-text query).
-pub fn single_line_text(value: &str) -> Result<(), validator::ValidationError> {
-    if value.chars().any(char::is_control) {
-        return Err(validator::ValidationError::new("control_characters")
-            .with_message("must not contain control characters".into()));
-    }
-    Ok(())
-}
-
-/// For longer text: line breaks and tabs are fine, other control
-/// characters (NUL among them) are not.
-pub fn multi_line_text(value: &str) -> Result<(), validator::ValidationError> {
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(validator::ValidationError::new("control_characters")
-            .with_message("must not contain control characters other than line breaks and tabs".into()));
-    }
-    Ok(())
-}

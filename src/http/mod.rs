@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod envelope;
 pub mod etag;
 pub mod extract;
+pub mod headers;
 pub mod rate_limit;
 pub mod whole_body;
 

@@ -1,7 +1,7 @@
 //! Each user's own tags and reading statuses. Every query here is scoped to
 //! one user id; another user's data is indistinguishable from absent data.
 
-pub mod handlers;
+pub mod ops;
 pub mod queries;
 
 use serde::{Deserialize, Serialize};

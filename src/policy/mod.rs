@@ -1,6 +1,6 @@
-//! The rules for usernames and passwords, shared by the API, the command
-//! line and the settings (`SHELF_ADMIN_PASSWORD`): plain functions with no
-//! state, so everything may use them.
+//! The rules for usernames, passwords and free text, shared by the API,
+//! the command line and the settings (`SHELF_ADMIN_PASSWORD`): plain
+//! functions with no state, so everything may use them.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -67,6 +67,26 @@ pub fn check_username_rules(username: &str) -> Result<&str, String> {
     } else {
         Err("must be 3 to 32 characters of a-z, 0-9, '_', '.', '-'".into())
     }
+}
+
+/// For names, titles and search text: no control characters at all (a NUL
+/// would also be refused by PostgreSQL and break SQLite's full-text query).
+pub fn single_line_text(value: &str) -> Result<(), validator::ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(validator::ValidationError::new("control_characters")
+            .with_message("must not contain control characters".into()));
+    }
+    Ok(())
+}
+
+/// For longer text: line breaks and tabs are fine, other control
+/// characters (NUL among them) are not.
+pub fn multi_line_text(value: &str) -> Result<(), validator::ValidationError> {
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(validator::ValidationError::new("control_characters")
+            .with_message("must not contain control characters other than line breaks and tabs".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

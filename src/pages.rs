@@ -1,6 +1,7 @@
-//! Rendered catalog pages, kept so that a repeated page costs no database
-//! round trip. A write through this instance empties the cache at once;
-//! writes by another instance (or the CLI) show within `FRESH`.
+//! Rendered pages, kept so that a repeated page costs no database round
+//! trip, by a key their feature derives from what was asked. A write through
+//! this instance empties the cache at once; writes by another instance (or
+//! the CLI) show within `FRESH`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
-use super::queries::Listing;
 use crate::fingerprint::weak_etag;
 
 /// How long a page may be served without asking the database again.
@@ -34,15 +34,15 @@ pub struct PageCache {
 
 #[derive(Default)]
 struct Pages {
-    by_listing: HashMap<Listing, Page>,
+    by_key: HashMap<String, Page>,
     /// The bodies' bytes, together.
     bytes: usize,
 }
 
 impl Pages {
     fn drop_stale(&mut self) {
-        self.by_listing.retain(|_, page| page.stored.elapsed() < FRESH);
-        self.bytes = self.by_listing.values().map(|page| page.body.len()).sum();
+        self.by_key.retain(|_, page| page.stored.elapsed() < FRESH);
+        self.bytes = self.by_key.values().map(|page| page.body.len()).sum();
     }
 }
 
@@ -54,21 +54,21 @@ impl PageCache {
     }
 
     /// A fresh page and its ETag.
-    pub fn get(&self, key: &Listing) -> Option<(Bytes, Arc<str>)> {
+    pub fn get(&self, key: &str) -> Option<(Bytes, Arc<str>)> {
         let pages = self.pages.lock().ok()?;
-        let page = pages.by_listing.get(key).filter(|page| page.stored.elapsed() < FRESH)?;
+        let page = pages.by_key.get(key).filter(|page| page.stored.elapsed() < FRESH)?;
         Some((page.body.clone(), page.etag.clone()))
     }
 
     /// Keeps a page, unless a write finished since `generation` was read;
     /// returns its ETag either way (computed once here, not per request).
-    pub fn put(&self, key: Listing, generation: u64, body: Bytes) -> Arc<str> {
+    pub fn put(&self, key: String, generation: u64, body: Bytes) -> Arc<str> {
         let etag: Arc<str> = Arc::from(weak_etag(&body));
         let Ok(mut pages) = self.pages.lock() else { return etag };
         if generation != self.generation() {
             return etag;
         }
-        let full = |pages: &Pages| pages.by_listing.len() >= MAX_PAGES || pages.bytes + body.len() > MAX_BYTES;
+        let full = |pages: &Pages| pages.by_key.len() >= MAX_PAGES || pages.bytes + body.len() > MAX_BYTES;
         if full(&pages) {
             pages.drop_stale();
             if full(&pages) {
@@ -77,7 +77,7 @@ impl PageCache {
         }
         pages.bytes += body.len();
         let page = Page { body, etag: etag.clone(), stored: Instant::now() };
-        if let Some(replaced) = pages.by_listing.insert(key, page) {
+        if let Some(replaced) = pages.by_key.insert(key, page) {
             pages.bytes -= replaced.body.len();
         }
         etag
@@ -98,11 +98,9 @@ impl PageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::books::queries::SortOrder;
-    use crate::paging::Page as PageNumber;
 
-    fn key(q: &str) -> Listing {
-        Listing { q: Some(q.to_owned()), sort: None, order: SortOrder::Asc, page: PageNumber { page: 1, per_page: 20 } }
+    fn key(q: &str) -> String {
+        format!("search q={q}")
     }
 
     #[test]

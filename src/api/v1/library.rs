@@ -1,20 +1,18 @@
-//! Routes over the caller's own tags, statuses and library.
+//! `/api/v1` routes over the caller's own tags, statuses and library.
 
 use actix_web::{HttpResponse, get, post, web};
 
-use super::queries::{self, LibraryFilter};
-use super::{
-    LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse,
-};
-use crate::audit::{Event, EventContext};
-use crate::db;
+use crate::audit::EventContext;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
+use crate::library::queries::LibraryFilter;
+use crate::library::{
+    LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse, ops,
+};
 use crate::paging::{Page, PageQuery};
 use crate::state::AppState;
-use serde_json::json;
 
 fn private_json(body: impl serde::Serialize) -> HttpResponse {
     let mut response = HttpResponse::Ok();
@@ -40,7 +38,7 @@ pub async fn add_tag(
     user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| queries::add_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
+    let tags = ops::add_tag(&state, user.user_id, body.book_id, body.tag).await?;
     Ok(private_json(TagsResponse { success: true, tags }))
 }
 
@@ -62,8 +60,7 @@ pub async fn remove_tag(
     user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tags =
-        db::run(&state.pool, move |conn| queries::remove_tag(conn, user.user_id, body.book_id, &body.tag)).await?;
+    let tags = ops::remove_tag(&state, user.user_id, body.book_id, body.tag).await?;
     Ok(private_json(TagsResponse { success: true, tags }))
 }
 
@@ -89,13 +86,7 @@ pub async fn change_status(
     let status = ReadingStatus::parse(&body.status)
         .ok_or_else(|| ApiError::bad_request(ErrorCode::ValidationFailed, "Invalid status"))?;
     let book_id = body.book_id;
-    db::run(&state.pool, move |conn| queries::set_status(conn, user.user_id, book_id, status)).await?;
-    state.events.record(
-        &context,
-        Event::StatusChange,
-        Some(user.user_id),
-        json!({"book_id": book_id, "status": status.as_str()}),
-    );
+    ops::set_status(&state, &context, user.user_id, book_id, status).await?;
     Ok(private_json(StatusResponse { success: true, book_id, status }))
 }
 
@@ -110,7 +101,7 @@ pub async fn change_status(
 )]
 #[get("/tags")]
 pub async fn list_tags(state: web::Data<AppState>, user: Caller<rules::LibraryRead>) -> Result<HttpResponse, ApiError> {
-    let tags = db::run(&state.pool, move |conn| Ok(queries::tag_counts(conn, user.user_id)?)).await?;
+    let tags = ops::tags(&state, user.user_id).await?;
     Ok(private_json(TagList { tags }))
 }
 
@@ -137,6 +128,6 @@ pub async fn library(
         page: Page::from(PageQuery { page: query.page, per_page: query.per_page }),
     };
     let page = filter.page;
-    let (books, total) = db::run(&state.pool, move |conn| queries::library(conn, user.user_id, &filter)).await?;
+    let (books, total) = ops::library(&state, user.user_id, filter).await?;
     Ok(private_json(LibraryPage { books, page: page.page, per_page: page.per_page, total }))
 }

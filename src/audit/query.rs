@@ -1,6 +1,6 @@
-//! `GET /api/v1/admin/security-events`.
+//! The admins' query over the stored events: its filters, parsed once,
+//! and its answer.
 
-use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -8,13 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::Event;
+use super::SecurityEvents;
 use super::store::{self, EventFilter, EventRow};
-use crate::db;
-use crate::error::{ApiError, ErrorEnvelope, FieldProblem};
-use crate::http::Caching;
-use crate::http::caller::{Caller, rules};
-use crate::http::extract::ValidQuery;
-use crate::state::AppState;
+use crate::db::{self, DbPool};
+use crate::error::{ApiError, FieldProblem};
 use crate::time::rfc3339;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -88,24 +85,9 @@ pub struct SecurityEventPage {
     pub next_before: Option<i64>,
 }
 
-/// Security events, newest first (admins only).
-#[utoipa::path(
-    tag = "admin",
-    security(("bearer" = []), ("session" = [])),
-    params(EventQuery),
-    responses(
-        (status = 200, description = "One page of events", body = SecurityEventPage),
-        (status = 400, description = "Invalid filter", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin", body = ErrorEnvelope),
-    )
-)]
-#[get("/admin/security-events")]
-pub async fn list_events(
-    state: web::Data<AppState>,
-    _admin: Caller<rules::Admin>,
-    ValidQuery(query): ValidQuery<EventQuery>,
-) -> Result<HttpResponse, ApiError> {
+/// Events, newest first, as the admin's query asks. This instance's own
+/// events are stored first, so they are readable at once.
+pub async fn list(pool: &DbPool, events: &SecurityEvents, query: EventQuery) -> Result<SecurityEventPage, ApiError> {
     let event = match query.event_type.as_deref() {
         None => None,
         Some(raw) => Some(Event::parse(raw).ok_or_else(|| invalid("type", "unknown event type"))?),
@@ -120,11 +102,8 @@ pub async fn list_events(
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let filter = EventFilter { event, user_id: query.user_id, since, before: query.before, limit: i64::from(limit) };
-    // This instance's own events are readable at once.
-    state.events.flush().await;
-    let rows = db::run(&state.pool, move |conn| store::query(conn, filter)).await?;
+    events.flush().await;
+    let rows = db::run(pool, move |conn| store::query(conn, filter)).await?;
     let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
-    let mut response = HttpResponse::Ok();
-    Caching::Private.apply(&mut response);
-    Ok(response.json(SecurityEventPage { events: rows.into_iter().map(SecurityEvent::from).collect(), next_before }))
+    Ok(SecurityEventPage { events: rows.into_iter().map(SecurityEvent::from).collect(), next_before })
 }

@@ -1,20 +1,17 @@
-//! `/api/v1/api-keys`: the caller's own keys.
+//! `/api/v1/api-keys` routes: the caller's own keys.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{ApiKeyView, CreatedApiKey, NewApiKey};
-use crate::accounts::login;
-use crate::audit::{Event, EventContext};
+use crate::api_keys::{ApiKeyView, CreatedApiKey, NewApiKey, ops};
+use crate::audit::EventContext;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::{Caching, secret_response};
 use crate::state::AppState;
-use crate::{accounts, db};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyList {
@@ -45,36 +42,7 @@ pub async fn create_api_key(
     context: EventContext,
     ValidJson(body): ValidJson<NewApiKey>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(denied) = super::check_grantable(&body.scopes, caller.role) {
-        state.events.record(
-            &context,
-            Event::PermissionDenied,
-            Some(caller.user_id),
-            json!({"required": "admin", "action": "create API key with books:write"}),
-        );
-        return Err(denied);
-    }
-    let user_id = caller.user_id;
-    let account = db::run(&state.pool, move |conn| Ok(accounts::find(conn, user_id)?))
-        .await?
-        .ok_or_else(ApiError::invalid_token)?;
-    let spec = body.spec();
-    let stored = account.password_hash;
-    let load = async move { Ok(Some(((), stored))) };
-    let failure = |_: Option<&()>| login::Failure {
-        event: Event::LoginFailed,
-        user_id: Some(user_id),
-        details: json!({"via": "api_key_creation", "username": account.username}),
-    };
-    login::verify_throttled(&state, &context, &account.username, body.current_password, load, failure).await?;
-    let max_active = state.api_keys_per_user;
-    let created = db::run(&state.pool, move |conn| super::create(conn, user_id, &spec, max_active)).await?;
-    state.events.record(
-        &context,
-        Event::ApiKeyCreated,
-        Some(user_id),
-        json!({"key_id": created.view.id, "prefix": created.view.prefix, "scopes": created.view.scopes}),
-    );
+    let created = ops::create(&state, &context, caller.user_id, caller.role, body).await?;
     Ok(secret_response(StatusCode::CREATED).json(created))
 }
 
@@ -94,11 +62,10 @@ pub async fn list_api_keys(
     state: web::Data<AppState>,
     caller: Caller<rules::Account>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = caller.user_id;
-    let rows = db::run(&state.pool, move |conn| Ok(super::list(conn, user_id)?)).await?;
+    let api_keys = ops::list(&state, caller.user_id).await?;
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
-    Ok(response.json(ApiKeyList { api_keys: rows.into_iter().map(ApiKeyView::from).collect() }))
+    Ok(response.json(ApiKeyList { api_keys }))
 }
 
 /// Revoke one of the caller's keys; it fails from the next request on.
@@ -120,8 +87,6 @@ pub async fn revoke_api_key(
     context: EventContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, key_id) = (caller.user_id, id.into_inner());
-    db::run(&state.pool, move |conn| super::revoke(conn, user_id, key_id)).await?;
-    state.events.record(&context, Event::ApiKeyRevoked, Some(user_id), json!({"key_id": key_id}));
+    ops::revoke(&state, &context, caller.user_id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

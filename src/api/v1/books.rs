@@ -1,18 +1,15 @@
-//! Catalog routes: list, search, read, and admin writes.
+//! `/api/v1` catalog routes: list, search, read, and admin writes.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentType, ETAG, LOCATION};
-use actix_web::web::Bytes;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 use validator::Validate;
 
-use super::queries::{self, Listing, SortColumn, SortOrder};
-use super::{Book, BookColumns, BookInput, BookPage};
-use crate::audit::{Event, EventContext};
-use crate::db;
+use crate::audit::EventContext;
+use crate::books::queries::{Listing, SortColumn, SortOrder};
+use crate::books::{Book, BookInput, BookPage, ops};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::caller::{Caller, MaybeCaller, rules};
@@ -28,7 +25,7 @@ pub struct CatalogQuery {
     /// `_` are not wildcards); at most 200 characters.
     #[validate(
         length(max = 200, message = "length must be at most 200"),
-        custom(function = "crate::http::extract::single_line_text")
+        custom(function = "crate::policy::single_line_text")
     )]
     #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub q: Option<String>,
@@ -61,22 +58,9 @@ impl CatalogQuery {
     }
 }
 
-/// The page as JSON, from the page cache when fresh there.
+/// The page as JSON, with the caching rule of the caller.
 async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> Result<HttpResponse, ApiError> {
-    let (body, etag) = match state.catalog.get(&listing) {
-        Some(cached) => cached,
-        None => {
-            let generation = state.catalog.generation();
-            let page = listing.page;
-            let key = listing.clone();
-            let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
-            let json = serde_json::to_vec(&BookPage { books, page: page.page, per_page: page.per_page, total })
-                .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;
-            let body = Bytes::from(json);
-            let etag = state.catalog.put(key, generation, body.clone());
-            (body, etag)
-        }
-    };
+    let (body, etag) = ops::page(state, listing).await?;
     let mut response = HttpResponse::Ok();
     caching.apply(&mut response);
     response.insert_header((ETAG, etag.as_ref()));
@@ -141,8 +125,7 @@ pub async fn get_book(
     _caller: Caller<rules::BooksRead>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let book = db::run(&state.pool, move |conn| queries::get(conn, id)).await?;
+    let book = ops::get(&state, id.into_inner()).await?;
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
     Ok(response.json(book))
@@ -169,10 +152,7 @@ pub async fn create_book(
     context: EventContext,
     ValidJson(input): ValidJson<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let columns = BookColumns::from_input(input, db::now());
-    let book = db::run(&state.pool, move |conn| queries::create(conn, &columns)).await?;
-    state.catalog.invalidate();
-    state.events.record(&context, Event::BookCreated, Some(editor.user_id), json!({"book_id": book.id}));
+    let book = ops::create(&state, &context, editor.user_id, input).await?;
     let mut response = HttpResponse::build(StatusCode::CREATED);
     Caching::Private.apply(&mut response);
     Ok(response.insert_header((LOCATION, format!("/api/v1/books/{}", book.id))).json(book))
@@ -200,11 +180,7 @@ pub async fn replace_book(
     id: web::Path<i64>,
     ValidJson(input): ValidJson<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let columns = BookColumns::from_input(input, db::now());
-    let book = db::run(&state.pool, move |conn| queries::replace(conn, id, &columns)).await?;
-    state.catalog.invalidate();
-    state.events.record(&context, Event::BookUpdated, Some(editor.user_id), json!({"book_id": id}));
+    let book = ops::replace(&state, &context, editor.user_id, id.into_inner(), input).await?;
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
     Ok(response.json(book))
@@ -229,9 +205,6 @@ pub async fn delete_book(
     context: EventContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    db::run(&state.pool, move |conn| queries::delete(conn, id)).await?;
-    state.catalog.invalidate();
-    state.events.record(&context, Event::BookDeleted, Some(editor.user_id), json!({"book_id": id}));
+    ops::delete(&state, &context, editor.user_id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,20 +1,11 @@
-//! Token and cookie-session routes.
-
-use std::time::Instant;
+//! The unversioned sign-in routes: `/api/token*` for bearer tokens and
+//! `/api/session` for browser cookie sessions.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::ToSchema;
-use validator::Validate;
 
 use crate::accounts::Credentials;
-use crate::accounts::login::{self, Purpose};
-use crate::audit::{Event, EventContext};
-use crate::auth::cache::CurrentUser;
-use crate::auth::jwt::Subject;
-use crate::auth::sessions::{self as store, Kind, Rotation, Started};
+use crate::audit::EventContext;
 use crate::auth::{Principal, Via, csrf};
 use crate::db;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
@@ -22,86 +13,8 @@ use crate::http::HttpConfig;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::ValidJson;
 use crate::http::secret_response;
-use crate::secrets;
+use crate::sessions::{RefreshRequest, RevokeRequest, SessionResponse, TokenResponse, ops};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// Opaque; spend it at `/api/token/refresh` for a new pair. Each one
-    /// works once.
-    pub refresh_token: String,
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    /// A refresh token from `/api/token` or an earlier refresh. Any string
-    /// that is not a live refresh token (spent, expired, unknown,
-    /// malformed, an access token) is a 401 `invalid_refresh_token`.
-    pub refresh_token: String,
-}
-
-/// Longer than any refresh token this server issues: refused unread.
-const MAX_REFRESH_TOKEN_LEN: usize = 256;
-
-/// The optional body of `/api/token/revoke`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
-    /// One of the caller's refresh tokens whose session should end too.
-    #[validate(length(min = 1, max = 256, message = "length must be 1 to 256"))]
-    pub refresh_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionResponse {
-    /// Send this as `X-CSRF-Token` on every POST, PUT, PATCH and DELETE.
-    pub csrf_token: String,
-    /// Seconds until the session expires.
-    pub expires_in: i64,
-}
-
-fn invalid_refresh_token() -> ApiError {
-    ApiError::Unauthorized { code: ErrorCode::InvalidRefreshToken, message: "Invalid or expired refresh token" }
-}
-
-fn token_pair(state: &AppState, subject: Subject<'_>, refresh_token: String) -> Result<HttpResponse, ApiError> {
-    let access_token = state.jwt.issue(subject)?;
-    Ok(secret_response(StatusCode::OK).json(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.jwt.ttl.as_secs(),
-        refresh_token,
-    }))
-}
-
-/// A checked password sign-in that starts a session. The user's current
-/// credentials are cached at once, so the first request with the new
-/// credential needs no lookup, but only if nothing changed them meanwhile.
-async fn sign_in(
-    state: &AppState,
-    context: &EventContext,
-    credentials: Credentials,
-    purpose: Purpose,
-    kind: Kind,
-    secret_hash: Option<String>,
-) -> Result<Started, ApiError> {
-    let user = login::check_password(state, context, credentials, purpose).await?;
-    let (user_id, checked_version, lifetimes) = (user.id, user.token_version, state.lifetimes);
-    let read_at = Instant::now();
-    let started = db::run(&state.pool, move |conn| {
-        store::start(conn, user_id, checked_version, kind, secret_hash.as_deref(), lifetimes)
-    })
-    .await?;
-    let current = CurrentUser { token_version: started.token_version, role: started.role };
-    state.auth_cache.remember_user(user_id, Some(current), read_at);
-    Ok(started)
-}
 
 /// Exchange a username and password for an access token and a refresh token.
 ///
@@ -125,16 +38,7 @@ pub async fn issue_token(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let started = sign_in(&state, &context, body, Purpose::Token, Kind::Token, None).await?;
-    let subject = Subject {
-        user_id: started.user_id,
-        role: started.role.as_str(),
-        token_version: started.token_version,
-        session_id: started.session_id,
-    };
-    let refresh_token =
-        started.refresh_token.ok_or_else(|| ApiError::internal("a token session without a refresh token"))?;
-    token_pair(&state, subject, refresh_token)
+    Ok(secret_response(StatusCode::OK).json(ops::issue_token(&state, &context, body).await?))
 }
 
 /// Spend a refresh token for a new access token and refresh token.
@@ -156,29 +60,7 @@ pub async fn refresh(
     context: EventContext,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
-        return Err(invalid_refresh_token());
-    }
-    let lifetimes = state.lifetimes;
-    let rotation = db::run(&state.pool, move |conn| store::rotate(conn, &body.refresh_token, lifetimes)).await?;
-    match rotation {
-        Rotation::Rotated { user_id, role, token_version, session_id, refresh_token } => {
-            state.events.record(&context, Event::TokenRefreshed, Some(user_id), json!({"session_id": session_id}));
-            let subject = Subject { user_id, role: role.as_str(), token_version, session_id };
-            token_pair(&state, subject, refresh_token)
-        }
-        Rotation::Reused { user_id, session_id } => {
-            state.auth_cache.sessions_ended(&[session_id]);
-            state.events.record(
-                &context,
-                Event::RefreshTokenReused,
-                Some(user_id),
-                json!({"session_id": session_id, "action": "family revoked"}),
-            );
-            Err(invalid_refresh_token())
-        }
-        Rotation::Invalid => Err(invalid_refresh_token()),
-    }
+    Ok(secret_response(StatusCode::OK).json(ops::refresh(&state, &context, body.refresh_token).await?))
 }
 
 /// End the caller's session: its refresh tokens and access tokens die.
@@ -204,30 +86,12 @@ pub async fn revoke_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let extra = crate::http::extract::optional_json::<RevokeRequest>(&req, &body)?.and_then(|r| r.refresh_token);
-    let user_id = caller.user_id;
+    let named = crate::http::extract::optional_json::<RevokeRequest>(&req, &body)?.and_then(|r| r.refresh_token);
     let own = match caller.via {
         Via::Bearer { session_id } | Via::Cookie { session_id, .. } => Some(session_id),
         Via::ApiKey { .. } => None,
     };
-    let revoked = db::run(&state.pool, move |conn| {
-        let named = match extra {
-            Some(extra) => store::session_of_refresh_token(conn, user_id, &extra)?,
-            None => None,
-        };
-        let mut revoked = Vec::new();
-        for session_id in own.into_iter().chain(named) {
-            if store::revoke(conn, session_id)? {
-                revoked.push(session_id);
-            }
-        }
-        Ok(revoked)
-    })
-    .await?;
-    state.auth_cache.sessions_ended(&revoked);
-    if !revoked.is_empty() {
-        state.events.record(&context, Event::SessionRevoked, Some(user_id), json!({"session_ids": revoked}));
-    }
+    ops::revoke(&state, &context, caller.user_id, own, named).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -259,16 +123,12 @@ pub async fn create_session(
     context: EventContext,
     ValidJson(body): ValidJson<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = secrets::new_credential();
-    let hash = secrets::sha256_hex(&secret);
-    let started = sign_in(&state, &context, body, Purpose::Session, Kind::Cookie, Some(hash)).await?;
-    let csrf_token = csrf::token_for(&secret);
-    let expires_in = (started.expires_at - db::now()).max(0);
+    let session = ops::start_cookie_session(&state, &context, body).await?;
     let mut response = secret_response(StatusCode::OK);
-    for cookie in http.cookies.issue(secret, csrf_token.clone(), expires_in) {
+    for cookie in http.cookies.issue(session.secret, session.csrf_token.clone(), session.expires_in) {
         response.cookie(cookie);
     }
-    Ok(response.json(SessionResponse { csrf_token, expires_in }))
+    Ok(response.json(SessionResponse { csrf_token: session.csrf_token, expires_in: session.expires_in }))
 }
 
 /// The current cookie session's CSRF value, for a page that reloaded.
@@ -310,9 +170,7 @@ pub async fn delete_session(
     context: EventContext,
 ) -> Result<HttpResponse, ApiError> {
     let (session_id, _) = cookie_session(&caller)?;
-    db::run(&state.pool, move |conn| Ok(store::revoke(conn, session_id)?)).await?;
-    state.auth_cache.sessions_ended(&[session_id]);
-    state.events.record(&context, Event::SessionRevoked, Some(caller.user_id), json!({"session_ids": [session_id]}));
+    ops::end_cookie_session(&state, &context, caller.user_id, session_id).await?;
     let mut response = HttpResponse::NoContent();
     for cookie in http.cookies.clear() {
         response.cookie(cookie);

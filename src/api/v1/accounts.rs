@@ -1,19 +1,13 @@
-//! The caller's own account, and user administration.
+//! `/api/v1` routes of the caller's own account, and user administration.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::login;
-use super::{NewUser, PasswordChange, RoleChange, User};
-use crate::audit::{Event, EventContext};
-use crate::auth::Role;
-use crate::auth::cache::CurrentUser;
-use crate::auth::sessions;
-use crate::db;
-use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::accounts::{NewUser, PasswordChange, RoleChange, User, ops};
+use crate::audit::EventContext;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
@@ -45,10 +39,7 @@ fn private_json(status: StatusCode, body: impl Serialize) -> HttpResponse {
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller<rules::AnyCredential>) -> Result<HttpResponse, ApiError> {
-    let user_id = caller.user_id;
-    let row =
-        db::run(&state.pool, move |conn| Ok(super::find(conn, user_id)?)).await?.ok_or_else(ApiError::invalid_token)?;
-    Ok(private_json(StatusCode::OK, User::from(row)))
+    Ok(private_json(StatusCode::OK, ops::me(&state, caller.user_id).await?))
 }
 
 /// Change the caller's password; every earlier access token, refresh token
@@ -71,29 +62,7 @@ pub async fn change_password(
     context: EventContext,
     ValidJson(body): ValidJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = caller.user_id;
-    let row =
-        db::run(&state.pool, move |conn| Ok(super::find(conn, user_id)?)).await?.ok_or_else(ApiError::invalid_token)?;
-    super::password_problem("new_password", &row.username, &body.new_password)?;
-    // A wrong current password counts against the account like a failed
-    // sign-in: a stolen token must not buy unthrottled guesses.
-    let stored = row.password_hash;
-    let failure = |_: Option<&()>| login::Failure {
-        event: Event::PasswordChangeFailed,
-        user_id: Some(user_id),
-        details: json!({}),
-    };
-    let load = async move { Ok(Some(((), stored))) };
-    login::verify_throttled(&state, &context, &row.username, body.current_password, load, failure).await?;
-    let hash = state.passwords.hash(body.new_password).await?;
-    let (version, sessions_ended) = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            Ok::<_, ApiError>((super::set_password(conn, user_id, &hash)?, sessions::revoke_all(conn, user_id)?))
-        })
-    })
-    .await?;
-    state.auth_cache.user_changed(user_id, Some(CurrentUser { token_version: version, role: caller.role }));
-    state.events.record(&context, Event::PasswordChanged, Some(user_id), json!({"sessions_ended": sessions_ended}));
+    ops::change_password(&state, &context, caller.user_id, caller.role, body).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -117,18 +86,7 @@ pub async fn create_user(
     context: EventContext,
     ValidJson(body): ValidJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    super::password_problem("password", &body.username, &body.password)?;
-    let hash = state.passwords.hash(body.password).await?;
-    let role = body.role.unwrap_or(Role::User);
-    let username = body.username;
-    let row = db::run(&state.pool, move |conn| super::insert(conn, &username, &hash, role)).await?;
-    state.events.record(
-        &context,
-        Event::UserCreated,
-        Some(admin.user_id),
-        json!({"created_user_id": row.id, "role": role.as_str()}),
-    );
-    Ok(private_json(StatusCode::CREATED, User::from(row)))
+    Ok(private_json(StatusCode::CREATED, ops::create_user(&state, &context, admin.user_id, body).await?))
 }
 
 /// List users (admins only).
@@ -150,19 +108,8 @@ pub async fn list_users(
     ValidQuery(query): ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::from(query);
-    let (rows, total) = db::run(&state.pool, move |conn| Ok(super::list(conn, page.offset(), page.limit())?)).await?;
-    let users = rows.into_iter().map(User::from).collect();
+    let ops::UserPage { users, total } = ops::list_users(&state, page).await?;
     Ok(private_json(StatusCode::OK, UserList { users, page: page.page, per_page: page.per_page, total }))
-}
-
-fn not_yourself(admin: i64, target: i64) -> Result<(), ApiError> {
-    if admin == target {
-        return Err(ApiError::Conflict {
-            code: ErrorCode::CannotChangeSelf,
-            message: "Admins cannot delete or demote themselves; ask another admin",
-        });
-    }
-    Ok(())
 }
 
 /// Change a user's role (admins only); the user's tokens and sessions end.
@@ -187,27 +134,7 @@ pub async fn change_role(
     id: web::Path<i64>,
     ValidJson(body): ValidJson<RoleChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let (target, role) = (id.into_inner(), body.role);
-    not_yourself(admin.user_id, target)?;
-    let row = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if super::find(conn, target)?.is_none() {
-                return Err(ApiError::NotFound("No such user"));
-            }
-            super::set_role(conn, target, role)?;
-            sessions::revoke_all(conn, target)?;
-            super::find(conn, target)?.ok_or(ApiError::NotFound("No such user"))
-        })
-    })
-    .await?;
-    state.auth_cache.user_changed(target, Some(CurrentUser { token_version: row.token_version, role }));
-    state.events.record(
-        &context,
-        Event::RoleChanged,
-        Some(admin.user_id),
-        json!({"target_user_id": target, "role": role.as_str()}),
-    );
-    Ok(private_json(StatusCode::OK, User::from(row)))
+    Ok(private_json(StatusCode::OK, ops::change_role(&state, &context, admin.user_id, id.into_inner(), body).await?))
 }
 
 /// Delete a user with everything they own (admins only).
@@ -229,12 +156,6 @@ pub async fn delete_user(
     context: EventContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = id.into_inner();
-    not_yourself(admin.user_id, target)?;
-    if !db::run(&state.pool, move |conn| Ok(super::delete(conn, target)?)).await? {
-        return Err(ApiError::NotFound("No such user"));
-    }
-    state.auth_cache.user_changed(target, None);
-    state.events.record(&context, Event::UserDeleted, Some(admin.user_id), json!({"target_user_id": target}));
+    ops::delete_user(&state, &context, admin.user_id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
