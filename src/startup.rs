@@ -39,7 +39,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
-        let routes = RouteClasses::new(api::LIMITED_ROUTES);
+        let routes = RouteClasses::new(api::limit_rows());
         let state = AppState::new(settings, pool, jwt_secret, routes)?;
         let http = HttpConfig {
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },

@@ -1,9 +1,17 @@
-//! The route tables: a reader can see every route of a version here.
+//! The only code that knows paths and versions. Each version is a route
+//! table a reader can scan in one screen (`v1::table`, and the unversioned
+//! routes below); every row names a handler (its method and path come from
+//! the handler's own attribute) and the limit class its requests are held
+//! to. The server, the OpenAPI documents and the rate limiter's classes all
+//! come from these tables, so none can list a route the others lack.
+//!
+//! Adding a limited route: write the operation in its feature, the handler
+//! beside its neighbours here, one row in the table, and its test.
 
-use actix_web::dev::{ServiceFactory, ServiceRequest};
+use actix_web::dev::{HttpServiceFactory, ServiceFactory, ServiceRequest};
 use actix_web::http::Method;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{UtoipaApp, scope};
+use utoipa_actix_web::{OpenApiFactory, UtoipaApp, scope};
 
 use crate::limits::RouteClass;
 
@@ -12,60 +20,108 @@ pub mod openapi;
 pub mod ops;
 pub mod v1;
 
-/// Mounts every documented route. The server and the OpenAPI document both
-/// come from this, so neither can list a route the other lacks.
+/// One row: a handler and the limit class of its requests.
+pub struct Route {
+    mount: Box<dyn FnOnce(&mut ServiceConfig)>,
+    /// (method, path relative to the table's prefix) of the handler.
+    operations: Vec<(Method, String)>,
+    limit: RouteClass,
+}
+
+impl Route {
+    pub fn new<H>(handler: H, limit: RouteClass) -> Self
+    where
+        H: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        let operations = handler
+            .paths()
+            .paths
+            .into_iter()
+            .flat_map(|(path, item)| {
+                let methods = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                ];
+                methods.into_iter().filter(|(_, has)| *has).map(move |(method, _)| (method, path.clone()))
+            })
+            .collect();
+        Self {
+            mount: Box::new(move |cfg| {
+                cfg.service(handler);
+            }),
+            operations,
+            limit,
+        }
+    }
+}
+
+/// `routes![handler => Class, …]`: the rows of a table.
+#[macro_export]
+macro_rules! routes {
+    ($($handler:path => $limit:ident),* $(,)?) => {
+        vec![$($crate::api::Route::new($handler, $crate::limits::RouteClass::$limit)),*]
+    };
+}
+
+/// The routes under one path prefix (empty: at the root).
+pub struct Table {
+    pub prefix: &'static str,
+    pub routes: Vec<Route>,
+}
+
+/// Routes outside the versioned prefixes: tokens, sessions, operations.
+pub fn unversioned() -> Table {
+    Table {
+        prefix: "",
+        routes: routes![
+            auth::issue_token => Login,
+            auth::refresh => Default,
+            auth::revoke_token => Default,
+            auth::create_session => Login,
+            auth::current_session => Default,
+            auth::delete_session => Default,
+            ops::health => Exempt,
+            ops::ready => Exempt,
+        ],
+    }
+}
+
+pub fn tables() -> Vec<Table> {
+    vec![v1::table(), unversioned()]
+}
+
+/// Mounts every route of every table.
 pub fn mount<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    app.service(scope("/api/v1").configure(v1)).configure(unversioned)
+    tables().into_iter().fold(app, |app, table| {
+        let configure = move |cfg: &mut ServiceConfig| {
+            for route in table.routes {
+                (route.mount)(cfg);
+            }
+        };
+        if table.prefix.is_empty() {
+            app.configure(configure)
+        } else {
+            app.service(scope(table.prefix).configure(configure))
+        }
+    })
 }
 
-/// Routes with limits of their own, by method and route pattern; every
-/// other route has the anonymous or authenticated limits.
-pub const LIMITED_ROUTES: &[(Method, &str, RouteClass)] = &[
-    (Method::POST, "/api/token", RouteClass::Login),
-    (Method::POST, "/api/session", RouteClass::Login),
-    (Method::GET, "/api/v1/search", RouteClass::Search),
-    (Method::POST, "/api/v1/change_status", RouteClass::StatusChange),
-    (Method::GET, "/health", RouteClass::Exempt),
-    (Method::GET, "/ready", RouteClass::Exempt),
-];
-
-/// `/api/v1`: the seed's routes, kept stable.
-pub fn v1(cfg: &mut ServiceConfig) {
-    cfg.service(v1::books::list_books)
-        .service(v1::books::get_book)
-        .service(v1::books::create_book)
-        .service(v1::books::replace_book)
-        .service(v1::books::delete_book)
-        .service(v1::books::search)
-        .service(v1::library::add_tag)
-        .service(v1::library::remove_tag)
-        .service(v1::library::change_status)
-        .service(v1::library::list_tags)
-        .service(v1::library::library)
-        .service(v1::accounts::me)
-        .service(v1::accounts::change_password)
-        .service(v1::accounts::create_user)
-        .service(v1::accounts::list_users)
-        .service(v1::accounts::change_role)
-        .service(v1::accounts::delete_user)
-        .service(v1::api_keys::create_api_key)
-        .service(v1::api_keys::list_api_keys)
-        .service(v1::api_keys::revoke_api_key)
-        .service(v1::events::list_events)
-        .service(ops::openapi_v1);
-}
-
-/// Routes outside the versioned prefix: tokens, sessions and operations.
-pub fn unversioned(cfg: &mut ServiceConfig) {
-    cfg.service(auth::issue_token)
-        .service(auth::refresh)
-        .service(auth::revoke_token)
-        .service(auth::create_session)
-        .service(auth::current_session)
-        .service(auth::delete_session)
-        .service(ops::health)
-        .service(ops::ready);
+/// Every route's (method, full route pattern, limit class): what the rate
+/// limiter classes requests by, and the OpenAPI document's exempt set.
+pub fn limit_rows() -> Vec<(Method, String, RouteClass)> {
+    let mut rows = Vec::new();
+    for table in tables() {
+        for route in table.routes {
+            for (method, path) in route.operations {
+                rows.push((method, format!("{}{path}", table.prefix), route.limit));
+            }
+        }
+    }
+    rows
 }

@@ -35,7 +35,7 @@ pub async fn rate_limit(
     // The path as the router decodes it, so the pattern is the one the
     // router will match, whatever the percent-encoding.
     let pattern = req.resource_map().match_pattern(req.match_info().as_str());
-    let class = state.as_ref().map_or(RouteClass::Other, |s| s.limiter.class_of(req.method(), pattern.as_deref()));
+    let class = state.as_ref().map_or(RouteClass::Default, |s| s.limiter.class_of(req.method(), pattern.as_deref()));
     let Some(state) = state.filter(|s| class != RouteClass::Exempt && s.limiter.enabled()) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };

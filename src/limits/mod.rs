@@ -142,19 +142,20 @@ pub enum RouteClass {
     Login,
     Search,
     StatusChange,
-    Other,
+    /// The anonymous or authenticated limits, whichever applies.
+    Default,
 }
 
-/// Which routes have limits of their own: (method, route pattern, class)
-/// rows from the route tables. A request is classed by the pattern the
-/// router matches, so every spelling of a path that reaches a handler
+/// The class of every route: (method, route pattern, class) rows from the
+/// route tables. A request is classed by the pattern the router matches,
+/// so every spelling of a path that reaches a handler
 /// (`/api/v1/change%5Fstatus`, `/api/%74oken`) gets that handler's limits.
 #[derive(Debug, Clone, Default)]
-pub struct RouteClasses(Vec<(Method, &'static str, RouteClass)>);
+pub struct RouteClasses(Vec<(Method, String, RouteClass)>);
 
 impl RouteClasses {
-    pub fn new(rows: &[(Method, &'static str, RouteClass)]) -> Self {
-        Self(rows.to_vec())
+    pub fn new(rows: Vec<(Method, String, RouteClass)>) -> Self {
+        Self(rows)
     }
 
     /// The class of a request for `pattern` (`None`: no route matched).
@@ -167,7 +168,7 @@ impl RouteClasses {
         let method = if method == Method::HEAD { &Method::GET } else { method };
         pattern
             .and_then(|pattern| self.0.iter().find(|(m, p, _)| m == method && *p == pattern))
-            .map_or(RouteClass::Other, |(_, _, class)| *class)
+            .map_or(RouteClass::Default, |(_, _, class)| *class)
     }
 }
 
