@@ -42,8 +42,12 @@ pub enum Command {
     /// Load books from a CSV file (columns: title, author, published_year,
     /// isbn, rating, specifications_flat).
     Import { file: PathBuf },
-    /// Print the v1 OpenAPI document (regenerates api/openapi-v1.json).
-    Openapi,
+    /// Print an OpenAPI document (regenerates api/openapi-VERSION.json).
+    Openapi {
+        /// `v1` or `v2`.
+        #[arg(default_value = "v1", value_parser = clap::builder::PossibleValuesParser::new(crate::api::openapi::VERSIONS))]
+        version: String,
+    },
     /// Copy the SQLite database to PATH while the server runs (never
     /// overwrites PATH). PostgreSQL: use pg_dump, see the README.
     Backup { path: PathBuf },
@@ -113,8 +117,8 @@ pub fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         Command::User { command: UserCommand::Create { name, admin } } => create_user(&settings, &name, admin),
         Command::ApiKey { command } => api_key(&settings, command),
         Command::Import { file } => import_file(&settings, &file),
-        Command::Openapi => {
-            print!("{}", crate::api::openapi::v1_json());
+        Command::Openapi { version } => {
+            print!("{}", crate::api::openapi::json(&version).unwrap_or_default());
             Ok(())
         }
         Command::Backup { path } => {

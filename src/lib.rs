@@ -10,7 +10,9 @@
 //! - `api_keys`: integrators' scoped keys
 //! - `audit`: security events (log target and table)
 //! - `limits`: rate limits, in process or in Redis
-//! - `accounts`, `books`, `library`: the features
+//! - `accounts`, `books`, `library`: the features; `catalog`: v2's view of
+//!   books with the caller's own status and tags
+//! - `cursor`: v2's signed paging cursors
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
 //! - `backup`: SQLite backups and restores, and the lock a server holds
 //! - `cli`: the `shelf` command line
@@ -22,7 +24,9 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod books;
+pub mod catalog;
 pub mod cli;
+pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod fingerprint;

@@ -48,7 +48,8 @@ impl Shared {
             body_budget: BodyBudget::new(settings.request_body_budget),
             allowed_methods: allowed_methods(),
         };
-        let docs = ops::Documents { v1: web::Bytes::from(openapi::v1_json()) };
+        let document = |version| web::Bytes::from(openapi::json(version).unwrap_or_default());
+        let docs = ops::Documents { v1: document("v1"), v2: document("v2") };
         Ok(Self { state: web::Data::new(state), http: web::Data::new(http), docs: web::Data::new(docs) })
     }
 }
@@ -56,7 +57,8 @@ impl Shared {
 /// Every documented route, and the docs pages mounted beside them.
 fn allowed_methods() -> AllowedMethods {
     let docs = [("/docs".to_owned(), Method::GET), ("/docs/{tail:.*}".to_owned(), Method::GET)];
-    AllowedMethods::new(openapi::routes(&openapi::v1()).into_iter().chain(docs))
+    let routes = api::limit_rows().into_iter().map(|(method, path, _)| (path, method));
+    AllowedMethods::new(routes.chain(docs))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +152,7 @@ pub fn app(
         InitError = (),
     > + use<>,
 > {
-    let (app, _) = api::mount(App::new().into_utoipa_app()).split_for_parts();
+    let (app, _) = api::mount(App::new().into_utoipa_app(), api::tables()).split_for_parts();
     app.app_data(shared.state.clone())
         .app_data(shared.http.clone())
         .app_data(shared.docs.clone())

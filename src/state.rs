@@ -10,6 +10,7 @@ use crate::auth::invalidation::Publisher;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::Lifetimes;
+use crate::cursor::CursorKey;
 use crate::db::DbPool;
 use crate::limits::memory::MemoryStore;
 use crate::limits::redis::RedisStore;
@@ -27,8 +28,10 @@ pub struct AppState {
     /// Active API keys one user may hold.
     pub api_keys_per_user: u32,
     pub limiter: RateLimiter,
-    /// Rendered catalog pages (`books::ops` keys them).
+    /// Rendered catalog pages (`books::ops` and `catalog::ops` key them).
     pub catalog: PageCache,
+    /// Signs v2's paging cursors.
+    pub cursors: CursorKey,
 }
 
 /// A service that could not be built from the settings; names the variable.
@@ -64,6 +67,7 @@ impl AppState {
             },
             limiter: rate_limiter(settings, routes)?,
             catalog: PageCache::default(),
+            cursors: CursorKey::derive(jwt_secret.expose().as_bytes()),
         })
     }
 }

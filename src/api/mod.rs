@@ -19,6 +19,7 @@ pub mod auth;
 pub mod openapi;
 pub mod ops;
 pub mod v1;
+pub mod v2;
 
 /// One row: a handler and the limit class of its requests.
 pub struct Route {
@@ -89,16 +90,17 @@ pub fn unversioned() -> Table {
     }
 }
 
+/// Every table the server mounts.
 pub fn tables() -> Vec<Table> {
-    vec![v1::table(), unversioned()]
+    vec![v1::table(), v2::table(), unversioned()]
 }
 
-/// Mounts every route of every table.
-pub fn mount<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+/// Mounts every route of the given tables.
+pub fn mount<T>(app: UtoipaApp<T>, tables: Vec<Table>) -> UtoipaApp<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    tables().into_iter().fold(app, |app, table| {
+    tables.into_iter().fold(app, |app, table| {
         let configure = move |cfg: &mut ServiceConfig| {
             for route in table.routes {
                 (route.mount)(cfg);

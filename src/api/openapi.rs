@@ -42,6 +42,23 @@ use crate::limits::RouteClass;
 )]
 struct V1Info;
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shelf v2",
+        description = "shelf's resource-shaped API: the catalog with opaque, tamper-evident cursors             (`next_cursor`), each book with the caller's own status and tags (`my`) when signed in,             and idempotent tag and status resources. Everything else (errors, credentials, CSRF,             caching, compression, rate limits) is as in v1.\n\n            Every error has the body `ErrorEnvelope`; its `code` is stable. Text fields of books             are HTML-safe (tags removed, `&`, `<`, `>` entity-encoded).\n\n            Authenticate with exactly one of: `Authorization: Bearer <access token>`,             `X-API-Key: shelf_…`, or the session cookie from `POST /api/session` (whose writes             also need `X-CSRF-Token`); two at once are a 400 `multiple_credentials`.\n\n            Rate limits: every route except `/health` and `/ready` may answer 429             `too_many_requests` with `Retry-After`. `GET /api/v2/books` is limited like v1's             `/search` (anonymous: its own hourly quota); status changes share v1's 30 per minute.",
+        license(name = "GPL-3.0-or-later", identifier = "GPL-3.0-or-later")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Tokens and cookie sessions"),
+        (name = "books", description = "The catalog, with the caller's own status and tags"),
+        (name = "library", description = "The caller's tags and reading statuses, as resources"),
+        (name = "operations", description = "Health and documents"),
+    )
+)]
+struct V2Info;
+
 /// The three credentials. The session cookie is named
 /// `__Host-shelf_session` when `SHELF_COOKIE_SECURE` is on (the default).
 struct SecuritySchemes;
@@ -70,9 +87,19 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The v1 document, collected from the same route tables the server mounts.
+/// The v1 document, collected from the same route tables the server
+/// mounts: v1's and the unversioned routes.
 pub fn v1() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = api::mount(App::new().into_utoipa_app().openapi(V1Info::openapi())).split_for_parts();
+    document(V1Info::openapi(), vec![api::v1::table(), api::unversioned()])
+}
+
+/// The v2 document: v2's table and the unversioned routes.
+pub fn v2() -> utoipa::openapi::OpenApi {
+    document(V2Info::openapi(), vec![api::v2::table(), api::unversioned()])
+}
+
+fn document(info: utoipa::openapi::OpenApi, tables: Vec<api::Table>) -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api::mount(App::new().into_utoipa_app().openapi(info), tables).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     add_common_responses(&mut doc);
     doc
@@ -153,9 +180,18 @@ pub fn routes(doc: &utoipa::openapi::OpenApi) -> Vec<(String, Method)> {
     routes
 }
 
-/// The v1 document as the pretty JSON that is served and committed.
-pub fn v1_json() -> String {
-    let mut json = v1().to_pretty_json().unwrap_or_default();
+/// The API versions with a document, as `shelf openapi VERSION` names them.
+pub const VERSIONS: [&str; 2] = ["v1", "v2"];
+
+/// A version's document as the pretty JSON that is served and committed
+/// (`api/openapi-VERSION.json`); none for an unknown version.
+pub fn json(version: &str) -> Option<String> {
+    let doc = match version {
+        "v1" => v1(),
+        "v2" => v2(),
+        _ => return None,
+    };
+    let mut json = doc.to_pretty_json().unwrap_or_default();
     json.push('\n');
-    json
+    Some(json)
 }

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, get, web};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_swagger_ui::Config;
+use utoipa_swagger_ui::{Config, Url};
 
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
@@ -41,6 +41,13 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }
 
+fn document(body: &web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+        .body(body.clone())
+}
+
 /// This document.
 #[utoipa::path(
     tag = "operations",
@@ -48,20 +55,29 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 )]
 #[get("/openapi.json")]
 pub async fn openapi_v1(docs: web::Data<Documents>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header((CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
-        .body(docs.v1.clone())
+    document(&docs.v1)
+}
+
+/// This document.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of v2", content_type = "application/json"))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_v2(docs: web::Data<Documents>) -> HttpResponse {
+    document(&docs.v2)
 }
 
 /// The OpenAPI documents as served, rendered once at start.
 pub struct Documents {
     pub v1: web::Bytes,
+    pub v2: web::Bytes,
 }
 
 static DOCS_CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
+    let urls = [Url::new("v1", "/api/v1/openapi.json"), Url::new("v2", "/api/v2/openapi.json")];
     // "none": the page must not call swagger.io's online validator.
-    Arc::new(Config::from("/api/v1/openapi.json").validator_url("none"))
+    Arc::new(Config::new(urls).validator_url("none"))
 });
 
 /// Swagger UI's own assets come from the binary (vendored), so the page

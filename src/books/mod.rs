@@ -3,6 +3,7 @@
 
 pub mod import;
 pub mod isbn;
+pub mod keyset;
 pub mod ops;
 pub mod queries;
 pub mod sanitize;

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::paging::Page;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SortColumn {
     Title,
     Author,
@@ -29,7 +29,7 @@ impl SortColumn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum SortOrder {
     #[default]
     Asc,
@@ -60,7 +60,7 @@ pub struct Listing {
 /// (descending is the same index walked backwards), so a sorted page reads
 /// only its rows. Unrated books sort as lowest. `id` breaks ties so pages
 /// are stable.
-fn order_by(sort: Option<SortColumn>, order: SortOrder) -> &'static str {
+pub(super) fn order_by(sort: Option<SortColumn>, order: SortOrder) -> &'static str {
     use SortColumn::*;
     use SortOrder::*;
     match (sort, order) {
@@ -93,12 +93,12 @@ fn like_pattern(q: &str) -> String {
 /// scan, which is what any substring search of one or two letters costs.
 const TRIGRAM: usize = 3;
 
-type BooksQuery = books::BoxedQuery<'static, DbBackend>;
+pub(super) type BooksQuery = books::BoxedQuery<'static, DbBackend>;
 
 /// Books whose title or author contains `q`, case-insensitively, as a
 /// literal substring. SQLite answers from its FTS5 trigram index,
 /// PostgreSQL from pg_trgm GIN indexes on `lower(title)`/`lower(author)`.
-fn matching(conn: &DbConnection, q: Option<&str>) -> BooksQuery {
+pub(super) fn matching(conn: &DbConnection, q: Option<&str>) -> BooksQuery {
     let query = books::table.into_boxed();
     let Some(q) = q else { return query };
     match conn {

@@ -54,6 +54,14 @@ impl Caching {
     }
 }
 
+/// A private answer (`Caching::Private`) with a JSON body: what most
+/// routes that read a credential send.
+pub fn private_json(status: actix_web::http::StatusCode, body: impl serde::Serialize) -> actix_web::HttpResponse {
+    let mut response = HttpResponseBuilder::new(status);
+    Caching::Private.apply(&mut response);
+    response.json(body)
+}
+
 /// A 200 that carries a secret (a token, a new API key): never stored by
 /// caches, never compressed (BREACH).
 pub fn secret_response(status: actix_web::http::StatusCode) -> HttpResponseBuilder {

@@ -76,6 +76,52 @@ pub struct StatusRequest {
     pub status: String,
 }
 
+/// Body of v2's `PUT /books/{id}/status`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    /// `want_to_read`, `reading`, `read` or `abandoned`.
+    #[validate(custom(function = "validate_status"))]
+    #[schema(value_type = ReadingStatus)]
+    pub status: String,
+}
+
+/// The tag rules of a tag named in a path (v2), as of one in a body (v1).
+pub fn check_tag(tag: &str) -> Result<(), ValidationError> {
+    let length = tag.chars().count();
+    if !(1..=32).contains(&length) {
+        return Err(ValidationError::new("length").with_message("length must be 1 to 32".into()));
+    }
+    validate_tag(tag)
+}
+
+/// The caller's own view of one book (v2's `my`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Mine {
+    /// The caller's reading status, or null.
+    #[schema(required = true)]
+    pub status: Option<ReadingStatus>,
+    /// The caller's tags on the book, sorted; HTML-safe like every tag.
+    pub tags: Vec<String>,
+}
+
+/// v2: the caller's tags on one book, sorted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BookTags {
+    pub book_id: i64,
+    /// HTML-safe: markup removed, `&`, `<`, `>` entity-encoded.
+    pub tags: Vec<String>,
+}
+
+/// v2: the caller's status of one book.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BookStatus {
+    pub book_id: i64,
+    pub status: ReadingStatus,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
 /// The caller's tags on one book, sorted.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TagsResponse {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::{LibraryEntry, ReadingStatus, TagCount};
+use super::{LibraryEntry, Mine, ReadingStatus, TagCount};
 use crate::books::{Book, queries as books, sanitize};
 use crate::db::{
     self, DbConnection,
@@ -52,7 +52,14 @@ pub fn add_tag(conn: &mut DbConnection, user_id: i64, book_id: i64, name: &str) 
     })
 }
 
-pub fn remove_tag(conn: &mut DbConnection, user_id: i64, book_id: i64, name: &str) -> Result<Vec<String>, ApiError> {
+/// Removes the user's tag from a book if it is there; whether it was, and
+/// the tags left.
+pub fn remove_tag(
+    conn: &mut DbConnection,
+    user_id: i64,
+    book_id: i64,
+    name: &str,
+) -> Result<(bool, Vec<String>), ApiError> {
     db::write_transaction(conn, |conn| {
         require_book(conn, book_id)?;
         let tag_id: Option<i64> = tags::table.filter(tags::name.eq(name)).select(tags::id).first(conn).optional()?;
@@ -66,17 +73,15 @@ pub fn remove_tag(conn: &mut DbConnection, user_id: i64, book_id: i64, name: &st
             .execute(conn)?,
             None => 0,
         };
-        if removed == 0 {
-            return Err(ApiError::NotFound("Tag not found on this book"));
-        }
-        Ok(tags_on_book(conn, user_id, book_id)?)
+        Ok((removed > 0, tags_on_book(conn, user_id, book_id)?))
     })
 }
 
-pub fn set_status(conn: &mut DbConnection, user_id: i64, book_id: i64, status: ReadingStatus) -> Result<(), ApiError> {
+/// Sets the user's status of a book; when it was set (Unix seconds).
+pub fn set_status(conn: &mut DbConnection, user_id: i64, book_id: i64, status: ReadingStatus) -> Result<i64, ApiError> {
+    let now = db::now();
     db::write_transaction(conn, |conn| {
         require_book(conn, book_id)?;
-        let now = db::now();
         on_backend!(
             conn,
             c => diesel::insert_into(reading_statuses::table)
@@ -91,8 +96,56 @@ pub fn set_status(conn: &mut DbConnection, user_id: i64, book_id: i64, status: R
                 .set((reading_statuses::status.eq(status.as_str()), reading_statuses::updated_at.eq(now)))
                 .execute(c)
         )?;
-        Ok(())
+        Ok(now)
     })
+}
+
+/// Clears the user's status of a book, if any (404 only for no such book);
+/// whether there was one.
+pub fn clear_status(conn: &mut DbConnection, user_id: i64, book_id: i64) -> Result<bool, ApiError> {
+    db::write_transaction(conn, |conn| {
+        require_book(conn, book_id)?;
+        let removed = diesel::delete(
+            reading_statuses::table
+                .filter(reading_statuses::user_id.eq(user_id))
+                .filter(reading_statuses::book_id.eq(book_id)),
+        )
+        .execute(conn)?;
+        Ok(removed > 0)
+    })
+}
+
+/// The user's status and tags on each of `book_ids`, in one query (a page
+/// of books costs one more query, not one per book). Books the user has
+/// nothing on are absent.
+pub fn mine(conn: &mut DbConnection, user_id: i64, book_ids: &[i64]) -> QueryResult<HashMap<i64, Mine>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+
+    let statuses = reading_statuses::table
+        .filter(reading_statuses::user_id.eq(user_id))
+        .filter(reading_statuses::book_id.eq_any(book_ids))
+        .select((reading_statuses::book_id, sql::<Bool>("FALSE"), reading_statuses::status));
+    let tagged = book_tags::table
+        .inner_join(tags::table)
+        .filter(book_tags::user_id.eq(user_id))
+        .filter(book_tags::book_id.eq_any(book_ids))
+        .select((book_tags::book_id, sql::<Bool>("TRUE"), tags::name));
+    // The backend-generic connection has no UNION; each backend does.
+    let mut rows: Vec<(i64, bool, String)> = on_backend!(conn, c => statuses.union_all(tagged).load(c))?;
+    // Tags by name as stored (byte order, SQLite's and Rust's), before
+    // they are made HTML-safe.
+    rows.sort_unstable_by(|a, b| a.2.cmp(&b.2));
+    let mut mine: HashMap<i64, Mine> = HashMap::new();
+    for (book_id, is_tag, value) in rows {
+        let entry = mine.entry(book_id).or_default();
+        if is_tag {
+            entry.tags.push(sanitize::text(&value));
+        } else {
+            entry.status = ReadingStatus::parse(&value);
+        }
+    }
+    Ok(mine)
 }
 
 pub fn tag_counts(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<TagCount>> {

@@ -28,3 +28,4 @@ mod sessions;
 mod sign_in_load;
 mod socket;
 mod tokens;
+mod v2;

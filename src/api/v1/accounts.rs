@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use crate::accounts::{NewUser, PasswordChange, RoleChange, User, ops};
 use crate::audit::EventContext;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
+use crate::http::private_json;
 use crate::paging::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -20,12 +20,6 @@ pub struct UserList {
     pub page: u32,
     pub per_page: u32,
     pub total: i64,
-}
-
-fn private_json(status: StatusCode, body: impl Serialize) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    Caching::Private.apply(&mut response);
-    response.json(body)
 }
 
 /// The signed-in user.

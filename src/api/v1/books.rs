@@ -7,6 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use super::successor;
 use crate::audit::EventContext;
 use crate::books::queries::{Listing, SortColumn, SortOrder};
 use crate::books::{Book, BookInput, BookPage, ops};
@@ -63,6 +64,7 @@ async fn page_of_books(state: &AppState, listing: Listing, caching: Caching) -> 
     let (body, etag) = ops::page(state, listing).await?;
     let mut response = HttpResponse::Ok();
     caching.apply(&mut response);
+    successor(&mut response, "/api/v2/books");
     response.insert_header((ETAG, etag.as_ref()));
     Ok(response.content_type(ContentType::json()).body(body))
 }
@@ -128,6 +130,7 @@ pub async fn get_book(
     let book = ops::get(&state, id.into_inner()).await?;
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
+    successor(&mut response, &format!("/api/v2/books/{}", book.id));
     Ok(response.json(book))
 }
 

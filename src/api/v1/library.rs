@@ -2,22 +2,30 @@
 
 use actix_web::{HttpResponse, get, post, web};
 
+use super::{segment, successor};
 use crate::audit::EventContext;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::http::Caching;
 use crate::http::caller::{Caller, rules};
 use crate::http::extract::{ValidJson, ValidQuery};
+use crate::http::{Caching, private_json};
 use crate::library::queries::LibraryFilter;
 use crate::library::{
     LibraryPage, LibraryQuery, ReadingStatus, StatusRequest, StatusResponse, TagList, TagRequest, TagsResponse, ops,
 };
 use crate::paging::{Page, PageQuery};
 use crate::state::AppState;
+use actix_web::http::StatusCode;
 
-fn private_json(body: impl serde::Serialize) -> HttpResponse {
+/// A private answer, pointing at its v2 successor.
+fn private_json_with_successor(body: impl serde::Serialize, v2_path: &str) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     Caching::Private.apply(&mut response);
+    successor(&mut response, v2_path);
     response.json(body)
+}
+
+fn tag_path(book_id: i64, tag: &str) -> String {
+    format!("/api/v2/books/{book_id}/tags/{}", segment(tag))
 }
 
 /// Tag a book for the caller, creating the tag if new.
@@ -38,8 +46,9 @@ pub async fn add_tag(
     user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let path = tag_path(body.book_id, &body.tag);
     let tags = ops::add_tag(&state, user.user_id, body.book_id, body.tag).await?;
-    Ok(private_json(TagsResponse { success: true, tags }))
+    Ok(private_json_with_successor(TagsResponse { success: true, tags }, &path))
 }
 
 /// Remove one of the caller's tags from a book.
@@ -60,8 +69,9 @@ pub async fn remove_tag(
     user: Caller<rules::LibraryWrite>,
     ValidJson(body): ValidJson<TagRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let path = tag_path(body.book_id, &body.tag);
     let tags = ops::remove_tag(&state, user.user_id, body.book_id, body.tag).await?;
-    Ok(private_json(TagsResponse { success: true, tags }))
+    Ok(private_json_with_successor(TagsResponse { success: true, tags }, &path))
 }
 
 /// Set the caller's reading status of a book (logged as a security event).
@@ -87,7 +97,10 @@ pub async fn change_status(
         .ok_or_else(|| ApiError::bad_request(ErrorCode::ValidationFailed, "Invalid status"))?;
     let book_id = body.book_id;
     ops::set_status(&state, &context, user.user_id, book_id, status).await?;
-    Ok(private_json(StatusResponse { success: true, book_id, status }))
+    Ok(private_json_with_successor(
+        StatusResponse { success: true, book_id, status },
+        &format!("/api/v2/books/{book_id}/status"),
+    ))
 }
 
 /// The caller's tags, with how many books carry each.
@@ -102,7 +115,7 @@ pub async fn change_status(
 #[get("/tags")]
 pub async fn list_tags(state: web::Data<AppState>, user: Caller<rules::LibraryRead>) -> Result<HttpResponse, ApiError> {
     let tags = ops::tags(&state, user.user_id).await?;
-    Ok(private_json(TagList { tags }))
+    Ok(private_json(StatusCode::OK, TagList { tags }))
 }
 
 /// The caller's books (any with a status or a tag), by title.
@@ -129,5 +142,5 @@ pub async fn library(
     };
     let page = filter.page;
     let (books, total) = ops::library(&state, user.user_id, filter).await?;
-    Ok(private_json(LibraryPage { books, page: page.page, per_page: page.per_page, total }))
+    Ok(private_json(StatusCode::OK, LibraryPage { books, page: page.page, per_page: page.per_page, total }))
 }

@@ -6,8 +6,26 @@ pub mod books;
 pub mod events;
 pub mod library;
 
+use actix_web::HttpResponseBuilder;
+use actix_web::http::header::LINK;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::Table;
 use crate::routes;
+
+/// What a path segment must escape: all but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Points a v1 answer at the v2 route that does the same
+/// (`Link: </api/v2/…>; rel="successor-version"`).
+fn successor(response: &mut HttpResponseBuilder, v2_path: &str) {
+    response.insert_header((LINK, format!("<{v2_path}>; rel=\"successor-version\"")));
+}
+
+/// A tag as one segment of a v2 path.
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
 
 pub fn table() -> Table {
     Table {
