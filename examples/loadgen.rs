@@ -20,7 +20,14 @@
 //! anything but 200 or a 429/503 refusal in the error envelope with
 //! `Retry-After`. Timings never fail a run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool should stop loudly on a broken setup")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "a benchmark tool should stop loudly on a broken setup"
+)]
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -264,7 +271,7 @@ async fn send(
 async fn read_loop(
     args: Arc<ReadArgs>,
     paths: Arc<Paths>,
-    headers: Arc<Vec<(String, String)>>,
+    headers: Arc<[(String, String)]>,
     measure: Instant,
     stop: Instant,
 ) -> Tally {
@@ -317,10 +324,10 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
 /// measured time until its end.
 async fn reads<F, T>(args: ReadArgs, during: impl FnOnce(Instant, Instant) -> F) -> (Tally, f64, T)
 where
-    F: std::future::Future<Output = T> + Send + 'static,
+    F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let headers = Arc::new(parse_headers(&args.headers));
+    let headers: Arc<[(String, String)]> = parse_headers(&args.headers).into();
     let paths = Arc::new(Paths::new(&args));
     let measure = Instant::now() + Duration::from_secs_f64(args.warmup);
     let stop = measure + Duration::from_secs_f64(args.duration);

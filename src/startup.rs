@@ -72,7 +72,7 @@ pub enum StartError {
     #[error("start-up database work failed: {0}")]
     Database(String),
     #[error("SHELF_BIND: cannot listen on {0}: {1}")]
-    Bind(std::net::SocketAddr, std::io::Error),
+    Bind(SocketAddr, std::io::Error),
 }
 
 const JWT_SECRET_KEY: &str = "jwt_secret";
@@ -255,7 +255,7 @@ impl Application {
     /// actix-web's defaults for time limits, one worker per core.
     pub fn serve(listener: TcpListener, shared: Shared, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
-        let server = actix_server::Server::build()
+        let server = Server::build()
             .listen("shelf", listener, move || {
                 let http = HttpService::build()
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))

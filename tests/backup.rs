@@ -2,7 +2,14 @@
 //! processes writing while the backup runs, and the restored copy served
 //! again.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test should fail loudly on anything unexpected")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "a test should fail loudly on anything unexpected"
+)]
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;

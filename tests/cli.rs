@@ -1,6 +1,13 @@
 //! The `shelf` binary: settings errors, subcommands, the first start.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test should fail loudly on anything unexpected")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "a test should fail loudly on anything unexpected"
+)]
 
 use std::process::{Command, Output};
 

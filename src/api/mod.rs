@@ -23,7 +23,7 @@ pub mod v2;
 
 /// One row: a handler and the limit class of its requests.
 pub struct Route {
-    mount: Box<dyn FnOnce(&mut ServiceConfig)>,
+    mount: Box<dyn FnOnce(&mut ServiceConfig<'_>)>,
     /// (method, path relative to the table's prefix) of the handler.
     operations: Vec<(Method, String)>,
     limit: RouteClass,
@@ -101,7 +101,7 @@ where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
     tables.into_iter().fold(app, |app, table| {
-        let configure = move |cfg: &mut ServiceConfig| {
+        let configure = move |cfg: &mut ServiceConfig<'_>| {
             for route in table.routes {
                 (route.mount)(cfg);
             }

@@ -260,7 +260,7 @@ pub fn prune_batch(conn: &mut DbConnection, cutoff: i64) -> QueryResult<usize> {
         .filter(security_events::occurred_at.lt(cutoff))
         .select(security_events::id)
         .order(security_events::id.asc())
-        .limit(BATCH as i64)
+        .limit(i64::try_from(BATCH).unwrap_or(i64::MAX))
         .load(conn)?;
     if old.is_empty() {
         return Ok(0);

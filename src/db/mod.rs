@@ -197,7 +197,10 @@ pub fn known_sqlite_migrations() -> Result<Vec<String>, MigrationError> {
 
 /// Seconds since the Unix epoch: every stored time uses this.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
 }
 
 /// Reads a value of the `settings` table.

@@ -31,7 +31,7 @@ impl SessionCookies {
             .http_only(http_only)
             .secure(self.secure)
             .same_site(actix_web::cookie::SameSite::Strict)
-            .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+            .max_age(time::Duration::seconds(max_age))
             .finish()
     }
 

@@ -159,7 +159,7 @@ fn enveloped(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
 
     let mut rendered = render(status, body);
     for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name != header::CACHE_CONTROL {
+        if name != CONTENT_TYPE && name != header::CONTENT_LENGTH && name != CACHE_CONTROL {
             rendered.headers_mut().append(name.clone(), value.clone());
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::settings::Quota;
 
 /// Whole seconds, rounded up: a client that waits this long is never early.
-pub fn ceil_seconds(d: std::time::Duration) -> u64 {
+pub fn ceil_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 

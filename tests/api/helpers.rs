@@ -371,8 +371,8 @@ pub async fn serve(app: &TestApp) -> u16 {
 /// Serves `state` (another instance, say) on a free port of its own.
 pub async fn serve_state(shared: Shared, settings: Settings) -> u16 {
     // Bound the way the server binds (its backlog), on port 0.
-    let listener = shelf::startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
-    let server = shelf::startup::Application::serve(listener, shared, settings).unwrap();
+    let listener = startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = startup::Application::serve(listener, shared, settings).unwrap();
     let port = server.port();
     actix_web::rt::spawn(server.run_until_stopped());
     port
@@ -464,7 +464,7 @@ pub fn header(response: &TestResponse, name: &str) -> String {
 #[derive(Clone, Copy)]
 pub struct Span(Instant, Instant);
 
-pub async fn timed<F: std::future::Future<Output = TestResponse>>(request: F) -> (TestResponse, Span) {
+pub async fn timed<F: Future<Output = TestResponse>>(request: F) -> (TestResponse, Span) {
     let sent = Instant::now();
     let response = request.await;
     (response, Span(sent, Instant::now()))
@@ -535,11 +535,11 @@ struct CapturingLogger {
 static LOG: OnceLock<&'static CapturingLogger> = OnceLock::new();
 
 impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata) -> bool {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
 
-    fn log(&self, record: &log::Record) {
+    fn log(&self, record: &log::Record<'_>) {
         let line = format!("{}: {}", record.target(), record.args());
         self.lines.lock().unwrap().push(line);
     }

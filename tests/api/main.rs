@@ -1,4 +1,12 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test should fail loudly on anything unexpected")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::unused_async,
+    reason = "a test should fail loudly on anything unexpected"
+)]
 
 //! Integration tests: the real app over HTTP, in-process and over real
 //! sockets, on SQLite or PostgreSQL (see `helpers`).
