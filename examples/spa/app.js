@@ -184,7 +184,16 @@ $("sign-in-form").addEventListener(
     csrf = session.csrf_token;
     form.reset();
     say("Signed in.");
-    await showSignedIn();
+    try {
+      await showSignedIn();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) throw error;
+      // The cookie was set but not sent back: the page and the API are on
+      // different sites (say 127.0.0.1 and localhost), or a Secure cookie
+      // met plain http on a host other than localhost.
+      csrf = null;
+      say("Signed in, but the browser does not send the session cookie back to the API: serve the app and the API on the same site.", "error");
+    }
   }),
 );
 

@@ -84,6 +84,8 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 
 try {
+  // Fail in seconds, not Playwright's 30 s, when the app does not answer.
+  context.setDefaultTimeout(10_000);
   const page = context.pages()[0] ?? (await context.newPage());
   const cspViolations = [];
   page.on("console", (message) => {
