@@ -1,11 +1,13 @@
 // A typed shelf client: every path, body and answer below is checked by
-// `tsc --strict` against types generated from api/openapi-v1.json
+// `tsc --strict` against types generated from api/openapi-v1.json and
+// api/openapi-v2.json
 // (openapi-typescript), and sent with openapi-fetch. A document that drifts
 // from what this program uses stops it compiling.
 //
 //   SHELF_API=http://127.0.0.1:8080 SHELF_USER=reader SHELF_PASSWORD=… node dist/src/main.js
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "../generated/v1.js";
+import type { paths as PathsV2 } from "../generated/v2.js";
 
 type Schemas = components["schemas"];
 type ErrorCode = Schemas["ErrorCode"];
@@ -113,7 +115,51 @@ if (entry?.status !== status || !entry.tags.includes("typed-client")) {
 }
 console.log(`library: ${library.data.total} book(s), "${entry.title}" is ${entry.status} [${entry.tags.join(", ")}]`);
 
-// 7. Errors: branch on the envelope's `code`, never on the message.
+// 7. v2: the same catalog paged by opaque cursors, each book with the
+// caller's own status and tags (`my`); tags and status as resources.
+const v2 = createClient<PathsV2>({ baseUrl });
+v2.use(bearer);
+let cursor: string | undefined;
+let pages = 0;
+let mine: { status: ReadingStatus | null; tags: string[] } | undefined;
+do {
+  const query = cursor === undefined ? { q: "tolstoy", sort: "title", limit: 1 } : { cursor, limit: 1 };
+  const page = await v2.GET("/api/v2/books", { params: { query } });
+  if (!page.data) fail("v2 books", page.error, page.response);
+  pages += 1;
+  for (const candidate of page.data.data) {
+    if (candidate.id === book.id) mine = candidate.my;
+  }
+  cursor = page.data.next_cursor ?? undefined;
+} while (cursor !== undefined);
+if (mine?.status !== status || !mine.tags.includes("typed-client")) {
+  throw new Error(`v2 books: expected my = ${status} + typed-client on book ${book.id}, got ${JSON.stringify(mine)}`);
+}
+console.log(`v2 books: ${pages} page(s) by cursor; my on "${book.title}": ${mine.status} [${mine.tags.join(", ")}]`);
+
+const tagPath = { params: { path: { id: book.id, tag: "v2 typed" } } };
+const firstPut = await v2.PUT("/api/v2/books/{id}/tags/{tag}", tagPath);
+const secondPut = await v2.PUT("/api/v2/books/{id}/tags/{tag}", tagPath);
+if (!firstPut.data || !secondPut.data) fail("v2 tag", firstPut.error ?? secondPut.error, secondPut.response);
+if (JSON.stringify(firstPut.data) !== JSON.stringify(secondPut.data)) {
+  throw new Error("v2 tag: a repeated PUT answered differently");
+}
+const untagged = await v2.DELETE("/api/v2/books/{id}/tags/{tag}", tagPath);
+const untaggedAgain = await v2.DELETE("/api/v2/books/{id}/tags/{tag}", tagPath);
+if (!untagged.data || !untaggedAgain.data) fail("v2 untag", untagged.error ?? untaggedAgain.error, untaggedAgain.response);
+console.log(`v2 tags: PUT twice → [${secondPut.data.tags.join(", ")}], DELETE twice → [${untaggedAgain.data.tags.join(", ")}]`);
+
+const statusPath = { params: { path: { id: book.id } } };
+const setV2 = await v2.PUT("/api/v2/books/{id}/status", { ...statusPath, body: { status: "reading" } });
+if (!setV2.data) fail("v2 status", setV2.error, setV2.response);
+const cleared = await v2.DELETE("/api/v2/books/{id}/status", statusPath);
+if (cleared.response.status !== 204) throw new Error(`v2 status: DELETE answered ${cleared.response.status}`);
+console.log(`v2 status: ${setV2.data.status} at ${setV2.data.updated_at}, then cleared (204)`);
+
+const forged = await v2.GET("/api/v2/books", { params: { query: { cursor: "eyJhZnRlciI6MX0.forged" } } });
+expectCode("a forged cursor", forged.error, forged.response, "invalid_cursor");
+
+// 8. Errors: branch on the envelope's `code`, never on the message.
 const badSort = await client.GET("/api/v1/search", { params: { query: { sortColumn: "price" } } });
 expectCode("search by an unknown column", badSort.error, badSort.response, "invalid_sort_column");
 
