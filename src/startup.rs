@@ -182,7 +182,9 @@ pub fn app(
 /// Cross-origin access for the configured origins only (never `*`, which
 /// settings refuse). Credentials are allowed, so a page of the same site on
 /// another origin can use a cookie session; its writes still need the CSRF
-/// token, which only an allowed origin can read. A request from any other
+/// token in `X-CSRF-Token`. A page on another port of the same host can read
+/// the CSRF cookie (cookies ignore ports), but sending that header takes a
+/// preflight, which only an allowed origin passes. A request from any other
 /// origin is served without CORS headers, so the browser keeps the answer
 /// from the page; a preflight from one is refused. Preflights are answered
 /// here, before the rate limiter, so they are never limited.

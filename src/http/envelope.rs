@@ -191,6 +191,10 @@ fn body_for_status(status: StatusCode) -> ErrorBody {
     }
 }
 
+/// When to try again after the database did not answer (503
+/// `service_unavailable`).
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -208,6 +212,11 @@ impl ResponseError for ApiError {
             | Self::Busy { retry_after_seconds }
             | Self::SignInBusy { retry_after_seconds } => {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            // The pool waited its connection timeout already; a client
+            // retrying at once would only queue again.
+            Self::Unavailable => {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS));
             }
             Self::MethodNotAllowed { allow } => {
                 if let Ok(value) = HeaderValue::from_str(allow) {

@@ -137,6 +137,7 @@ async fn an_unreachable_database_is_503_and_health_stays_up() {
 
         let ready = call("/ready").await;
         assert_eq!(ready.status(), 503);
+        assert_eq!(ready.headers().get("retry-after").unwrap(), "5");
         let body: serde_json::Value = test::read_body_json(ready).await;
         assert_eq!(body["error"]["code"], "service_unavailable");
         let search = call("/api/v1/search?q=war").await;
