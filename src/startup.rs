@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::api::{openapi, ops};
 use crate::db::{self, DbPool, MigrationError};
+use crate::error::ApiError;
 use crate::http::HttpConfig;
 use crate::http::allow::AllowedMethods;
 use crate::http::body_limit::BodyBudget;
@@ -27,6 +28,7 @@ use crate::limits::RouteClasses;
 use crate::settings::{Secret, Settings};
 use crate::state::{AppState, StateError};
 use crate::{accounts, api, books, secrets};
+use diesel::connection::SimpleConnection;
 
 /// What the app is built from: the services, the HTTP layer's settings and
 /// the documents. The server and the tests build it the same way.
@@ -241,6 +243,7 @@ pub fn listener(address: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct Application {
     server: Server,
     port: u16,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -257,6 +260,7 @@ impl Application {
     /// actix-web's defaults for time limits, one worker per core.
     pub fn serve(listener: TcpListener, shared: Shared, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
+        let state = shared.state.clone();
         let server = Server::build()
             .listen("shelf", listener, move || {
                 let http = HttpService::build()
@@ -274,14 +278,32 @@ impl Application {
             .map_err(|e| StartError::Bind(address, e))?
             .shutdown_timeout(30)
             .run();
-        Ok(Self { server, port: address.port() })
+        Ok(Self { server, port: address.port(), state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until SIGTERM/SIGINT has drained the requests, then writes
+    /// the queued security events and, on SQLite, folds the write-ahead log
+    /// into the database file, so a stopped server leaves one complete file
+    /// (for a copy, or `shelf restore`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        self.state.events.flush().await;
+        let checkpoint = db::run(&self.state.pool, |conn| {
+            if let db::DbConnection::Sqlite(sqlite) = conn {
+                sqlite
+                    .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = checkpoint {
+            log::warn!("the write-ahead log was not checkpointed at shutdown: {e}");
+        }
+        Ok(())
     }
 }

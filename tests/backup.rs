@@ -371,6 +371,36 @@ fn a_backup_under_concurrent_writes_holds_every_write_acknowledged_before_it_beg
 }
 
 #[test]
+fn a_server_stopped_by_sigterm_leaves_one_complete_database_file() {
+    let work = Workdir::new();
+    let key = work.seed(3);
+    let mut server = Server::start(&work, "shelf.db");
+    let (status, body) =
+        server.call("POST", "/api/v1/add_tag", Some(&key), Some(&json!({"tag": "kept", "book_id": 1}))).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(work.files().contains("shelf.db-wal"), "{:?}", work.files());
+
+    let pid = rustix::process::Pid::from_raw(i32::try_from(server.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "shelf did not stop on SIGTERM:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}:\n{}", server.log());
+    // The write-ahead log was folded into the file: nothing beside it is
+    // needed to read every acknowledged write.
+    let wal = work.path("shelf.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0), "{:?}", work.files());
+    let alone = work.path("copy.db");
+    std::fs::copy(work.path("shelf.db"), &alone).unwrap();
+    assert_eq!(count(&alone, "SELECT count(*) AS n FROM tags WHERE name = 'kept'"), 1);
+}
+
+#[test]
 fn backup_never_overwrites_a_file() {
     let work = Workdir::new();
     work.ok(&["migrate"], &[]);
