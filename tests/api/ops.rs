@@ -102,7 +102,7 @@ async fn docs_page_is_served_from_the_binary_with_no_third_party_origin() {
     let init = app.get("/docs/swagger-initializer.js", None).await;
     assert_eq!(init.status, 200);
     let script = String::from_utf8_lossy(&init.body);
-    assert!(script.contains("/api/v1/openapi.json"), "{script}");
+    assert!(script.contains("/api/v1/openapi.json") && script.contains("/api/v2/openapi.json"), "{script}");
     assert!(script.contains("\"validatorUrl\": \"none\""), "{script}");
     for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
         assert_eq!(app.get(asset, None).await.status, 200, "{asset}");
