@@ -200,6 +200,9 @@ async fn a_405_names_the_allowed_methods_for_every_spelling_of_the_path() {
         (actix_web::http::Method::PATCH, "/api/v1/books/7", "DELETE, GET, HEAD, PUT"),
         (actix_web::http::Method::GET, "/api/v1/change%5Fstatus", "POST"),
         (actix_web::http::Method::PUT, "/api/session", "DELETE, GET, HEAD, POST"),
+        (actix_web::http::Method::POST, "/api/v2/books/7/status", "DELETE, PUT"),
+        (actix_web::http::Method::GET, "/api/v2/books/7/tags/x%20y", "DELETE, PUT"),
+        (actix_web::http::Method::DELETE, "/api/v2/books", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let response = app.send(TestRequest::default().method(method).uri(path)).await;
