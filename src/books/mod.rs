@@ -27,12 +27,16 @@ pub struct Book {
     #[diesel(column_name = safe_author)]
     pub author: String,
     /// 0–5, or null when unrated.
+    #[schema(required = true)]
     pub rating: Option<f64>,
     /// Normalised ISBN-10 or ISBN-13 (digits, and `X` as an ISBN-10 check digit).
+    #[schema(required = true)]
     #[diesel(column_name = safe_isbn)]
     pub isbn: Option<String>,
+    #[schema(required = true)]
     pub published_year: Option<i32>,
     /// HTML-safe text, like `title`.
+    #[schema(required = true)]
     #[diesel(column_name = safe_specifications_flat)]
     pub specifications_flat: Option<String>,
 }
@@ -53,12 +57,16 @@ pub struct BookInput {
     #[validate(range(min = 0.0, max = 5.0, message = "must be 0 to 5"))]
     #[schema(minimum = 0, maximum = 5)]
     pub rating: Option<f64>,
-    /// A valid ISBN-10 or ISBN-13; hyphens and spaces are allowed.
+    /// A valid ISBN-10 or ISBN-13: its check digit must hold (which no
+    /// pattern can say: the format `isbn` names that rule); hyphens and
+    /// spaces are allowed anywhere, `x` is `X`.
     #[validate(custom(function = "isbn::validate"))]
+    #[schema(format = "isbn", pattern = "^[- ]*(?:(?:[0-9][- ]*){9}[0-9Xx]|(?:[0-9][- ]*){12}[0-9])[- ]*$")]
     pub isbn: Option<String>,
     /// -3000 to 2100.
     #[validate(range(min = -3000, max = 2100, message = "must be -3000 to 2100"))]
     #[schema(minimum = -3000, maximum = 2100)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub published_year: Option<i32>,
     /// Free text, at most 10,000 characters.
     #[validate(

@@ -60,6 +60,7 @@ pub struct TagRequest {
     pub tag: String,
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::whole_number::required")]
     pub book_id: i64,
 }
 
@@ -69,6 +70,7 @@ pub struct TagRequest {
 pub struct StatusRequest {
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::whole_number::required")]
     pub book_id: i64,
     /// `want_to_read`, `reading`, `read` or `abandoned`.
     #[validate(custom(function = "validate_status"))]
@@ -132,6 +134,8 @@ pub struct LibraryQuery {
 pub struct LibraryEntry {
     #[serde(flatten)]
     pub book: Book,
+    /// Null when the caller set no status on the book.
+    #[schema(required = true)]
     pub status: Option<ReadingStatus>,
     /// HTML-safe, like `TagsResponse.tags`.
     pub tags: Vec<String>,
