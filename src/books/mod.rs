@@ -45,13 +45,21 @@ pub struct Book {
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookInput {
-    /// 1–300 characters, not blank.
+    /// 1–300 characters, not blank, no control characters.
     #[validate(length(min = 1, max = 300, message = "length must be 1 to 300"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 300, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub title: String,
-    /// 1–200 characters, not blank.
+    /// 1–200 characters, not blank, no control characters.
     #[validate(length(min = 1, max = 200, message = "length must be 1 to 200"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub author: String,
     /// 0–5.
     #[validate(range(min = 0.0, max = 5.0, message = "must be 0 to 5"))]
@@ -68,12 +76,13 @@ pub struct BookInput {
     #[schema(minimum = -3000, maximum = 2100)]
     #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub published_year: Option<i32>,
-    /// Free text, at most 10,000 characters.
+    /// Free text, at most 10,000 characters; line breaks and tabs are the
+    /// only control characters it may hold.
     #[validate(
         length(max = 10_000, message = "length must be at most 10000"),
         custom(function = "crate::policy::multi_line_text")
     )]
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$")]
     pub specifications_flat: Option<String>,
 }
 

@@ -54,9 +54,14 @@ fn validate_tag(raw: &str) -> Result<(), ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
-    /// 1–32 characters, no leading or trailing spaces.
+    /// 1–32 characters, no leading or trailing spaces, no control
+    /// characters.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[schema(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    )]
     pub tag: String,
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
@@ -119,7 +124,11 @@ pub struct LibraryQuery {
     pub status: Option<String>,
     /// Only books with this tag.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[param(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    )]
     pub tag: Option<String>,
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
     #[param(minimum = 1, maximum = 100_000)]

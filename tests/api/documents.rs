@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, with_current_password};
+use crate::helpers::{TestApp, with_current_password, with_session};
 
 async fn document(app: &TestApp) -> Value {
     let response = app.get("/api/v1/openapi.json", None).await;
@@ -248,4 +248,86 @@ async fn a_book_with_every_optional_field_empty_still_carries_them_all_as_null()
     for field in ["rating", "isbn", "published_year", "specifications_flat"] {
         assert_eq!(body.get(field), Some(&Value::Null), "{field}");
     }
+}
+
+/// The pattern the document gives a body field.
+fn pattern(doc: &Value, schema_name: &str, field: &str) -> regex::Regex {
+    regex::Regex::new(schema(doc, schema_name)["properties"][field]["pattern"].as_str().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn text_patterns_say_what_the_server_accepts() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let doc = document(&app).await;
+    let book = app.book("Daniel Deronda", "George Eliot").await;
+
+    let title = pattern(&doc, "BookInput", "title");
+    let specifications = pattern(&doc, "BookInput", "specifications_flat");
+    for (text, accepted) in [
+        ("Scenes of Clerical Life", true),
+        ("  padded, but not blank  ", true),
+        ("   ", false),
+        ("\u{3000}\u{a0}", false),
+        ("tab\there", false),
+    ] {
+        assert_eq!(title.is_match(text), accepted, "{text:?}");
+        let response = app.post("/api/v1/books", Some(&token), json!({"title": text, "author": "George Eliot"})).await;
+        assert_eq!(response.status == 201, accepted, "{text:?}: {}", String::from_utf8_lossy(&response.body));
+    }
+    for (text, accepted) in [("lines\nand\ttabs\r\n", true), ("a NUL \u{0}", false), ("escape \u{1b}[0m", false)] {
+        assert_eq!(specifications.is_match(text), accepted, "{text:?}");
+        let body = json!({"title": "Specified", "author": "Someone", "specifications_flat": text});
+        let response = app.post("/api/v1/books", Some(&token), body).await;
+        assert_eq!(response.status == 201, accepted, "{text:?}: {}", String::from_utf8_lossy(&response.body));
+    }
+
+    let tag = pattern(&doc, "TagRequest", "tag");
+    for (text, accepted) in
+        [("classic", true), ("two words", true), (" leading", false), ("trailing ", false), ("a\u{7}b", false)]
+    {
+        assert_eq!(tag.is_match(text), accepted, "{text:?}");
+        let response = app.post("/api/v1/add_tag", Some(&token), json!({"book_id": book, "tag": text})).await;
+        assert_eq!(response.status == 200, accepted, "{text:?}: {}", String::from_utf8_lossy(&response.body));
+    }
+}
+
+#[actix_web::test]
+async fn the_sort_parameters_are_enums_of_what_the_server_accepts() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let doc = document(&app).await;
+    let parameters = doc["paths"]["/api/v1/books"]["get"]["parameters"].as_array().unwrap();
+    let values = |name: &str| -> Vec<String> {
+        let parameter = parameters.iter().find(|p| p["name"] == name).unwrap();
+        let schema = &parameter["schema"];
+        let alternatives = schema["oneOf"].as_array().cloned().unwrap_or_else(|| vec![schema.clone()]);
+        let with_enum = alternatives.iter().find(|s| s["enum"].is_array()).expect("an enum");
+        with_enum["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    let columns = values("sortColumn");
+    let orders = values("sortOrder");
+    assert_eq!((columns.len(), orders.len()), (3, 2));
+    for column in &columns {
+        for order in &orders {
+            let response = app.get(&format!("/api/v1/books?sortColumn={column}&sortOrder={order}"), Some(&token)).await;
+            assert_eq!(response.status, 200, "{column} {order}");
+        }
+    }
+    app.get("/api/v1/books?sortColumn=year", Some(&token)).await.assert_error(400, "invalid_sort_column");
+    app.get("/api/v1/books?sortOrder=up", Some(&token)).await.assert_error(400, "invalid_sort_order");
+}
+
+#[actix_web::test]
+async fn revoke_documents_the_cookie_session_it_accepts() {
+    let app = TestApp::spawn().await;
+    let (cookie, csrf) = app.cookie_session("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let doc = document(&app).await;
+    let security = &doc["paths"]["/api/token/revoke"]["post"]["security"];
+    assert!(security.as_array().unwrap().contains(&json!({"session": []})), "{security}");
+
+    let revoke = || with_session(TestRequest::post().uri("/api/token/revoke"), &cookie, Some(&csrf));
+    assert_eq!(app.send(revoke()).await.status, 204);
+    let after = with_session(TestRequest::get().uri("/api/session"), &cookie, None);
+    app.send(after).await.assert_error(401, "invalid_session");
 }
