@@ -331,3 +331,24 @@ async fn revoke_documents_the_cookie_session_it_accepts() {
     let after = with_session(TestRequest::get().uri("/api/session"), &cookie, None);
     app.send(after).await.assert_error(401, "invalid_session");
 }
+
+#[actix_web::test]
+async fn a_method_the_document_does_not_list_is_a_405_whose_allow_lists_the_documented_ones() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let documented: BTreeSet<String> = item.as_object().unwrap().keys().map(|m| m.to_uppercase()).collect();
+        let mut allowed = documented.clone();
+        if documented.contains("GET") {
+            allowed.insert("HEAD".to_owned());
+        }
+        let other = ["GET", "PUT", "POST", "DELETE", "PATCH"].into_iter().find(|m| !documented.contains(*m)).unwrap();
+        let uri = path.replace("{id}", "1");
+        let request = TestRequest::default().method(other.parse().unwrap()).uri(&uri);
+        let response = app.send(request).await;
+        response.assert_error(405, "method_not_allowed");
+        let allow: BTreeSet<String> =
+            response.header("Allow").unwrap_or_default().split(',').map(|m| m.trim().to_owned()).collect();
+        assert_eq!(allow, allowed, "{other} {path}");
+    }
+}
