@@ -20,7 +20,7 @@
 # 401s.
 #
 # Settings: SHELF_BIN (target/debug/shelf, built if missing), FUZZ_PORT
-# (18290), FUZZ_SEED (1), FUZZ_EXAMPLES (examples per operation and phase,
+# (a free one), FUZZ_SEED (1), FUZZ_EXAMPLES (examples per operation and phase,
 # 25), FUZZ_WORKERS (1: Python 3.11.7 compiling in two threads at once
 # once failed inside schemathesis with "AST constructor recursion depth
 # mismatch"), SHELF_CI_CACHE (~/.cache/shelf-ci: schemathesis's
@@ -44,7 +44,8 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 cache=${SHELF_CI_CACHE:-$HOME/.cache/shelf-ci}
 venv=$cache/venv
-port=${FUZZ_PORT:-18290}
+# A port nobody listens on: other servers run on this machine too.
+port=${FUZZ_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 seed=${FUZZ_SEED:-1}
 examples=${FUZZ_EXAMPLES:-25}
 workers=${FUZZ_WORKERS:-1}
@@ -88,8 +89,16 @@ done
 "$shelf" import data/sample_books.csv >"$work/import.log"
 "$shelf" >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 100); do curl -sf "$origin/health" >/dev/null && break; sleep 0.1; done
-curl -sf "$origin/health" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+for _ in $(seq 100); do
+    kill -0 "$server" 2>/dev/null || break
+    curl -sf "$origin/health" >/dev/null && break
+    sleep 0.1
+done
+if ! kill -0 "$server" 2>/dev/null || ! curl -sf "$origin/health" >/dev/null; then
+    echo "the server did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+fi
 
 sign_in='{"username":"admin","password":"'"$admin_password"'"}'
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
