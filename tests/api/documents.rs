@@ -78,6 +78,10 @@ async fn fractional_and_out_of_range_numbers_are_refused_naming_the_field() {
     let refused = app.post("/api/v1/api-keys", Some(&token), with_current_password(body, &token)).await;
     assert_eq!(refused.assert_error(400, "validation_failed")["details"][0]["field"], "expires_in_days");
 
+    // Query strings are not JSON: their integers are written in digits.
+    let refused = app.get("/api/v1/books?page=2.0", Some(&token)).await;
+    assert_eq!(refused.assert_error(400, "validation_failed")["details"][0]["field"], "page");
+
     // Nothing changed.
     let tags = app.get("/api/v1/tags", Some(&token)).await.json();
     assert_eq!(tags["tags"], json!([]));
