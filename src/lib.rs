@@ -45,3 +45,4 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod time;
+pub mod whole_number;

@@ -102,7 +102,7 @@ pub struct RoleChange {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     #[validate(length(min = 1, max = 1024, message = "length must be 1 to 1024"))]
-    #[schema(format = Password)]
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
     pub current_password: String,
     /// 12–128 characters; not the username, not a common leaked password.
     #[validate(custom(function = "validate_password"))]

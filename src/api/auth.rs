@@ -69,13 +69,13 @@ pub async fn refresh(
 /// end too (another device of the same user).
 #[utoipa::path(
     tag = "auth",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     request_body(content = Option<RevokeRequest>, description = "Optional"),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed body", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid credentials", body = ErrorEnvelope),
-        (status = 403, description = "An API key was used", body = ErrorEnvelope),
+        (status = 403, description = "An API key was used, or a session cookie without `X-CSRF-Token`", body = ErrorEnvelope),
     )
 )]
 #[post("/api/token/revoke")]

@@ -25,7 +25,9 @@ use crate::limits::RouteClass;
             `too_many_requests` with `Retry-After`. Limited responses carry `X-RateLimit-Limit`, \
             `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds) for the tightest quota and \
             `RateLimit-Policy` / `RateLimit` for every quota that applies (GCRA: 50 per hour \
-            is a burst of 50 refilled at one request per 72 s).",
+            is a burst of 50 refilled at one request per 72 s).\n\n\
+            A method a path does not list is a 405 `method_not_allowed` whose `Allow` header names \
+            the methods the path does list (and `HEAD` wherever `GET` is).",
         license(name = "GPL-3.0-or-later", identifier = "GPL-3.0-or-later")
     ),
     modifiers(&SecuritySchemes),

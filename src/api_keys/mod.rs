@@ -85,6 +85,7 @@ pub struct NewApiKey {
     pub scopes: Vec<Scope>,
     /// Optional, 1–3650; without it the key does not expire.
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub expires_in_days: Option<u32>,
     /// The account's password, so that a stolen access token or session
     /// cookie cannot mint a long-lived credential. A wrong one is a 401 and
@@ -123,8 +124,11 @@ pub struct ApiKeyView {
     pub scopes: Vec<Scope>,
     /// RFC 3339, UTC.
     pub created_at: String,
-    /// Updated at most once a minute.
+    /// Updated at most once a minute; null if never used.
+    #[schema(required = true)]
     pub last_used_at: Option<String>,
+    /// Null if the key does not expire.
+    #[schema(required = true)]
     pub expires_at: Option<String>,
 }
 

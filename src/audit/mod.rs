@@ -20,7 +20,11 @@ use serde_json::Value;
 macro_rules! events {
     ($($variant:ident => $name:literal: $doc:literal,)*) => {
         /// Every kind of security event, with its stored `type`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        // The schema's names come from `rename_all` (utoipa does not read a
+        // rename written by a macro); a test holds them equal to `as_str`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        #[schema(as = EventType)]
         pub enum Event {
             $(#[doc = $doc] $variant,)*
         }
@@ -130,3 +134,15 @@ impl NewEvent {
 }
 
 pub use store::SecurityEvents;
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn the_documented_names_are_the_stored_ones() {
+        for event in Event::ALL {
+            assert_eq!(serde_json::to_value(event).unwrap(), event.as_str());
+        }
+    }
+}

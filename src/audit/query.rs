@@ -29,7 +29,7 @@ fn invalid(field: &str, message: &str) -> ApiError {
 pub struct EventQuery {
     /// One event type, e.g. `login_failed`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<Event>)]
     pub event_type: Option<String>,
     #[validate(range(min = 1, message = "must be a positive id"))]
     #[param(minimum = 1)]
@@ -54,9 +54,13 @@ pub struct SecurityEvent {
     /// RFC 3339, UTC.
     pub occurred_at: String,
     #[serde(rename = "type")]
+    #[schema(value_type = Event)]
     pub event_type: String,
+    #[schema(required = true)]
     pub user_id: Option<i64>,
+    #[schema(required = true)]
     pub client_ip: Option<String>,
+    #[schema(required = true)]
     pub request_id: Option<String>,
     /// Event-specific facts; never a password, token or key.
     #[schema(value_type = Object)]
@@ -82,6 +86,7 @@ pub struct SecurityEventPage {
     /// Newest first.
     pub events: Vec<SecurityEvent>,
     /// Pass as `before` for the next (older) page; null on the last page.
+    #[schema(required = true)]
     pub next_before: Option<i64>,
 }
 

@@ -28,12 +28,16 @@ pub struct Book {
     #[diesel(column_name = safe_author)]
     pub author: String,
     /// 0–5, or null when unrated.
+    #[schema(required = true)]
     pub rating: Option<f64>,
     /// Normalised ISBN-10 or ISBN-13 (digits, and `X` as an ISBN-10 check digit).
+    #[schema(required = true)]
     #[diesel(column_name = safe_isbn)]
     pub isbn: Option<String>,
+    #[schema(required = true)]
     pub published_year: Option<i32>,
     /// HTML-safe text, like `title`.
+    #[schema(required = true)]
     #[diesel(column_name = safe_specifications_flat)]
     pub specifications_flat: Option<String>,
 }
@@ -42,31 +46,44 @@ pub struct Book {
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookInput {
-    /// 1–300 characters, not blank.
+    /// 1–300 characters, not blank, no control characters.
     #[validate(length(min = 1, max = 300, message = "length must be 1 to 300"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 300, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub title: String,
-    /// 1–200 characters, not blank.
+    /// 1–200 characters, not blank, no control characters.
     #[validate(length(min = 1, max = 200, message = "length must be 1 to 200"), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub author: String,
     /// 0–5.
     #[validate(range(min = 0.0, max = 5.0, message = "must be 0 to 5"))]
     #[schema(minimum = 0, maximum = 5)]
     pub rating: Option<f64>,
-    /// A valid ISBN-10 or ISBN-13; hyphens and spaces are allowed.
+    /// A valid ISBN-10 or ISBN-13: its check digit must hold (which no
+    /// pattern can say: the format `isbn` names that rule); hyphens and
+    /// spaces are allowed anywhere, `x` is `X`.
     #[validate(custom(function = "isbn::validate"))]
+    #[schema(format = "isbn", pattern = "^[- ]*(?:(?:[0-9][- ]*){9}[0-9Xx]|(?:[0-9][- ]*){12}[0-9])[- ]*$")]
     pub isbn: Option<String>,
     /// -3000 to 2100.
     #[validate(range(min = -3000, max = 2100, message = "must be -3000 to 2100"))]
     #[schema(minimum = -3000, maximum = 2100)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub published_year: Option<i32>,
-    /// Free text, at most 10,000 characters.
+    /// Free text, at most 10,000 characters; line breaks and tabs are the
+    /// only control characters it may hold.
     #[validate(
         length(max = 10_000, message = "length must be at most 10000"),
         custom(function = "crate::policy::multi_line_text")
     )]
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$")]
     pub specifications_flat: Option<String>,
 }
 

@@ -165,8 +165,9 @@ fn query_error(error: QueryPayloadError) -> ApiError {
     }
 }
 
-/// A JSON body that may be absent: an empty body is `None`; anything else
-/// must be `application/json`, parse and validate, like [`ValidJson`].
+/// A JSON body that may be absent: an empty body is `None`, and so is a JSON
+/// `null` (the document's schema for an optional body admits it); anything
+/// else must be `application/json`, parse and validate, like [`ValidJson`].
 pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -184,5 +185,8 @@ pub fn optional_json<T: DeserializeOwned + Validate>(req: &HttpRequest, body: &[
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, format!("Malformed JSON: {e}")))?;
+    if value.is_null() {
+        return Ok(None);
+    }
     typed(value).map(Some)
 }

@@ -54,12 +54,18 @@ fn validate_tag(raw: &str) -> Result<(), ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
-    /// 1–32 characters, no leading or trailing spaces.
+    /// 1–32 characters, no leading or trailing spaces, no control
+    /// characters.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[schema(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    )]
     pub tag: String,
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::whole_number::required")]
     pub book_id: i64,
 }
 
@@ -69,6 +75,7 @@ pub struct TagRequest {
 pub struct StatusRequest {
     #[validate(range(min = 1, message = "must be at least 1"))]
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::whole_number::required")]
     pub book_id: i64,
     /// `want_to_read`, `reading`, `read` or `abandoned`.
     #[validate(custom(function = "validate_status"))]
@@ -163,7 +170,11 @@ pub struct LibraryQuery {
     pub status: Option<String>,
     /// Only books with this tag.
     #[validate(length(min = 1, max = 32, message = "length must be 1 to 32"), custom(function = "validate_tag"))]
-    #[param(min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    )]
     pub tag: Option<String>,
     #[validate(range(min = 1, max = 100_000, message = "must be 1 to 100000"))]
     #[param(minimum = 1, maximum = 100_000)]
@@ -178,6 +189,8 @@ pub struct LibraryQuery {
 pub struct LibraryEntry {
     #[serde(flatten)]
     pub book: Book,
+    /// Null when the caller set no status on the book.
+    #[schema(required = true)]
     pub status: Option<ReadingStatus>,
     /// HTML-safe, like `TagsResponse.tags`.
     pub tags: Vec<String>,

@@ -25,7 +25,9 @@ pub struct TokenResponse {
 pub struct RefreshRequest {
     /// A refresh token from `/api/token` or an earlier refresh. Any string
     /// that is not a live refresh token (spent, expired, unknown,
-    /// malformed, an access token) is a 401 `invalid_refresh_token`.
+    /// malformed, an access token) is a 401 `invalid_refresh_token`; so is
+    /// one outside these lengths, refused unread.
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 
@@ -38,6 +40,7 @@ pub const MAX_REFRESH_TOKEN_LEN: usize = 256;
 pub struct RevokeRequest {
     /// One of the caller's refresh tokens whose session should end too.
     #[validate(length(min = 1, max = 256, message = "length must be 1 to 256"))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: Option<String>,
 }
 

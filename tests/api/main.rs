@@ -20,6 +20,7 @@ mod client_ip;
 mod concurrency;
 mod cors;
 mod database;
+mod documents;
 mod errors;
 mod events;
 mod import;

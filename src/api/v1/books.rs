@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentType, ETAG, LOCATION};
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::successor;
@@ -40,12 +40,35 @@ pub struct CatalogQuery {
     pub per_page: Option<u32>,
     /// `title`, `author` or `rating`; by id when absent.
     #[serde(rename = "sortColumn")]
-    #[param(rename = "sortColumn", inline, value_type = Option<String>, pattern = "^(title|author|rating)$")]
+    #[param(rename = "sortColumn", inline, value_type = Option<SortColumnName>)]
     pub sort_column: Option<String>,
     /// `asc` (default) or `desc`.
     #[serde(rename = "sortOrder")]
-    #[param(rename = "sortOrder", inline, value_type = Option<String>, pattern = "^(asc|desc)$")]
+    #[param(rename = "sortOrder", inline, value_type = Option<SortOrderName>)]
     pub sort_order: Option<String>,
+}
+
+// The names the sort parameters take, for the document only: the query keeps
+// the raw text so that a wrong one is the contract's `invalid_sort_column` or
+// `invalid_sort_order`. Their doc lines are what the document shows.
+
+/// `title`, `author` or `rating`; by id when absent.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "only the OpenAPI document uses it")]
+enum SortColumnName {
+    Title,
+    Author,
+    Rating,
+}
+
+/// `asc` (default) or `desc`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "only the OpenAPI document uses it")]
+enum SortOrderName {
+    Asc,
+    Desc,
 }
 
 impl CatalogQuery {
