@@ -28,7 +28,7 @@ fn tag_of(raw: String) -> Result<String, ApiError> {
     security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(
         ("id" = i64, Path, description = "Book id"),
-        ("tag" = String, Path, min_length = 1, max_length = 32, description = "1–32 characters, percent-encoded; no leading or trailing spaces"),
+        ("tag" = String, Path, min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$", description = "1–32 characters, percent-encoded; no leading or trailing spaces, no control characters"),
     ),
     responses(
         (status = 200, description = "The caller's tags on the book, sorted", body = BookTags),
@@ -55,7 +55,7 @@ pub async fn put_tag(
     security(("bearer" = []), ("session" = []), ("api_key" = [])),
     params(
         ("id" = i64, Path, description = "Book id"),
-        ("tag" = String, Path, min_length = 1, max_length = 32, description = "1–32 characters, percent-encoded"),
+        ("tag" = String, Path, min_length = 1, max_length = 32, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$", description = "1–32 characters, percent-encoded; no leading or trailing spaces, no control characters"),
     ),
     responses(
         (status = 200, description = "The caller's tags left on the book, sorted", body = BookTags),
