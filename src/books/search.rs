@@ -126,14 +126,41 @@ pub(crate) fn first_ids(conn: &mut DbConnection, term: &Term, limit: i64) -> Res
         (DbConnection::Sqlite(_), false) => {
             ("SELECT id FROM books WHERE instr(search_key, ?) > 0 LIMIT ?", term.0.clone())
         }
-        (DbConnection::Postgres(_), true) => {
-            ("SELECT id FROM books WHERE search_key LIKE $1 ESCAPE '\\' LIMIT $2", term.like_pattern())
-        }
+        (DbConnection::Postgres(_), true) => return postgres_first_ids(conn, term, limit),
         (DbConnection::Postgres(_), false) => {
             ("SELECT id FROM books WHERE strpos(search_key, $1) > 0 LIMIT $2", term.0.clone())
         }
     };
     let rows: Vec<Id> = diesel::sql_query(query).bind::<Text, _>(bind).bind::<BigInt, _>(limit).load(conn)?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// Rows of the table a PostgreSQL search probes before using the index.
+const PROBE_ROWS: i64 = 5_000;
+
+/// PostgreSQL estimates a `LIKE '%…%'` on a cached table as cheaper to
+/// scan than to look up in the trigram index, and a scan reads the whole
+/// table for a rare term. So: a term common enough to fill `limit` from
+/// the first rows is answered by them; any other reads the index.
+fn postgres_first_ids(conn: &mut DbConnection, term: &Term, limit: i64) -> Result<Vec<i64>, ApiError> {
+    let probe: Vec<Id> = diesel::sql_query(format!(
+        "SELECT books.id FROM (SELECT id, search_key FROM books LIMIT {PROBE_ROWS}) AS books \
+         WHERE strpos(books.search_key, $1) > 0 LIMIT $2"
+    ))
+    .bind::<Text, _>(term.0.clone())
+    .bind::<BigInt, _>(limit)
+    .load(conn)?;
+    let rows = if probe.len() as i64 >= limit {
+        probe
+    } else {
+        conn.transaction(|conn| {
+            diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+            diesel::sql_query("SELECT id FROM books WHERE search_key LIKE $1 ESCAPE '\\' LIMIT $2")
+                .bind::<Text, _>(term.like_pattern())
+                .bind::<BigInt, _>(limit)
+                .load::<Id>(conn)
+        })?
+    };
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
