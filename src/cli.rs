@@ -250,7 +250,20 @@ fn import_file(settings: &Settings, file: &std::path::Path) -> Result<(), CliErr
     let source = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let pool = startup::prepare_database(settings)?;
     let mut conn = pool.get()?;
-    let report = import::import_csv(&mut conn, source)?;
+    let started = std::time::Instant::now();
+    let mut shown = started;
+    let report = import::import_csv_with_progress(&mut conn, source, |so_far| {
+        if shown.elapsed() >= std::time::Duration::from_secs(1) {
+            shown = std::time::Instant::now();
+            eprintln!(
+                "{:.0} s: {} imported, {} already present, {} rejected so far",
+                started.elapsed().as_secs_f64(),
+                so_far.imported,
+                so_far.already_present,
+                so_far.rejected.len()
+            );
+        }
+    })?;
     for (line, problem) in &report.rejected {
         eprintln!("{}:{line}: {problem}", file.display());
     }

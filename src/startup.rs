@@ -88,6 +88,7 @@ pub fn prepare_database(settings: &Settings) -> Result<DbPool, StartError> {
         log::info!("applied {applied} database migration(s)");
     }
     books::sanitize::refresh_if_policy_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
+    books::search::refresh_keys_if_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
     Ok(pool)
 }
 

@@ -9,8 +9,9 @@ use diesel::sql_types::{BigInt, Bool, Double, Text};
 use serde::{Deserialize, Serialize};
 
 use super::Book;
-use super::queries::{BooksQuery, SortColumn, SortOrder, matching, order_by};
-use crate::db::DbConnection;
+use super::queries::{EXACT_TOTAL_UP_TO, SortColumn, SortOrder, order_by};
+use super::search::{self, BooksQuery, Term};
+use crate::db::{DbConnection, schema::books};
 use crate::error::{ApiError, ErrorCode};
 
 /// Where a page stopped: the last row's sort key and id.
@@ -116,9 +117,22 @@ fn after(
     Ok(query)
 }
 
+/// The books a page is taken from, the way v1's pages find them: a term
+/// with few matches by their ids (read from the trigram index alone), a
+/// common one by checking each row of the order index as it is walked,
+/// which fills a page after a few rows.
+fn matching(conn: &mut DbConnection, q: Option<&str>) -> Result<BooksQuery, ApiError> {
+    let Some(term) = q.and_then(Term::new) else { return Ok(books::table.into_boxed()) };
+    let ids = search::first_ids(conn, &term, EXACT_TOTAL_UP_TO + 1)?;
+    if i64::try_from(ids.len()).unwrap_or(i64::MAX) <= EXACT_TOTAL_UP_TO {
+        return Ok(books::table.into_boxed().filter(books::id.eq_any(ids)));
+    }
+    Ok(search::containing(conn, &term))
+}
+
 /// One page, and where the next starts (none on the last page).
 pub fn page(conn: &mut DbConnection, keyset: &Keyset) -> Result<(Vec<Book>, Option<Position>), ApiError> {
-    let mut query = matching(conn, keyset.q.as_deref());
+    let mut query = matching(conn, keyset.q.as_deref())?;
     if let Some(position) = &keyset.after {
         query = after(query, keyset.sort, keyset.order, position)?;
     }

@@ -7,6 +7,7 @@ pub mod keyset;
 pub mod ops;
 pub mod queries;
 pub mod sanitize;
+pub mod search;
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,7 @@ pub struct BookColumns {
     pub safe_isbn: Option<String>,
     pub safe_specifications_flat: Option<String>,
     pub updated_at: i64,
+    pub search_key: String,
 }
 
 impl BookColumns {
@@ -122,6 +124,7 @@ impl BookColumns {
             safe_author: sanitize::text(&input.author),
             safe_isbn: isbn.as_deref().map(sanitize::text),
             safe_specifications_flat: specifications_flat.as_deref().map(sanitize::text),
+            search_key: search::key(&input.title, &input.author),
             title: input.title,
             author: input.author,
             rating: input.rating,
@@ -139,6 +142,10 @@ pub struct BookPage {
     pub books: Vec<Book>,
     pub page: u32,
     pub per_page: u32,
-    /// Books matching in all pages.
+    /// Books matching in all pages: exactly when `total_exact`, else more
+    /// than this (a search term found in over 1,000 books is not counted
+    /// to the end).
     pub total: i64,
+    /// False when more than `total` books match.
+    pub total_exact: bool,
 }

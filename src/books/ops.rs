@@ -22,9 +22,15 @@ pub async fn page(state: &AppState, listing: Listing) -> Result<(Bytes, Arc<str>
     }
     let generation = state.catalog.generation();
     let page = listing.page;
-    let (books, total) = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
-    let json = serde_json::to_vec(&BookPage { books, page: page.page, per_page: page.per_page, total })
-        .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;
+    let found = db::run(&state.pool, move |conn| queries::list(conn, &listing)).await?;
+    let json = serde_json::to_vec(&BookPage {
+        books: found.books,
+        page: page.page,
+        per_page: page.per_page,
+        total: found.total,
+        total_exact: found.total_exact,
+    })
+    .map_err(|e| ApiError::internal(format!("serializing a page: {e}")))?;
     let body = Bytes::from(json);
     let etag = state.catalog.put(key, generation, body.clone());
     Ok((body, etag))

@@ -3,10 +3,11 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Bool;
 
+use super::search::{self, BooksQuery, Term};
 use super::{Book, BookColumns};
-use crate::db::{DbBackend, DbConnection, schema::books};
+use crate::db::{DbConnection, schema::books};
 use crate::error::{ApiError, ErrorCode};
 use crate::on_backend;
 use crate::paging::Page;
@@ -75,75 +76,99 @@ pub(super) fn order_by(sort: Option<SortColumn>, order: SortOrder) -> &'static s
     }
 }
 
-/// `q` as a LIKE pattern in which `%`, `_` and `\` are literal.
-fn like_pattern(q: &str) -> String {
-    let mut pattern = String::with_capacity(q.len() + 2);
-    pattern.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
+/// Matches are counted up to this many. A term found in more books (a
+/// common word, two letters, "the") gets `total_exact: false` and this as
+/// its `total`, instead of every request reading half the catalog to count
+/// it: past this many, a reader refines the term rather than pages on.
+pub const EXACT_TOTAL_UP_TO: i64 = 1_000;
+
+/// Rows of the order index a page of a common term may walk before the
+/// matches are sorted instead: a term can be common and still absent from
+/// the start of an order ("of the" is in a quarter of the titles, all after
+/// "T").
+const WALK_UP_TO: i64 = 5_000;
+
+/// A page of books and how many match in all.
+#[derive(Debug)]
+pub struct Found {
+    pub books: Vec<Book>,
+    /// Every match when `total_exact`; else more than this many match.
+    pub total: i64,
+    pub total_exact: bool,
 }
 
-/// Trigram indexes need three characters; shorter searches fall back to a
-/// scan, which is what any substring search of one or two letters costs.
-const TRIGRAM: usize = 3;
-
-pub(super) type BooksQuery = books::BoxedQuery<'static, DbBackend>;
-
-/// Books whose title or author contains `q`, case-insensitively, as a
-/// literal substring. SQLite answers from its FTS5 trigram index,
-/// PostgreSQL from pg_trgm GIN indexes on `lower(title)`/`lower(author)`.
-pub(super) fn matching(conn: &DbConnection, q: Option<&str>) -> BooksQuery {
-    let query = books::table.into_boxed();
-    let Some(q) = q else { return query };
-    match conn {
-        DbConnection::Sqlite(_) if q.chars().count() >= TRIGRAM => {
-            let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-            query.filter(
-                sql::<Bool>("books.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ")
-                    .bind::<Text, _>(phrase)
-                    .sql(")"),
-            )
-        }
-        // SQLite's LIKE is case-insensitive for ASCII.
-        DbConnection::Sqlite(_) => {
-            let pattern = like_pattern(q);
-            query.filter(
-                sql::<Bool>("(books.title LIKE ")
-                    .bind::<Text, _>(pattern.clone())
-                    .sql(" ESCAPE '\\' OR books.author LIKE ")
-                    .bind::<Text, _>(pattern)
-                    .sql(" ESCAPE '\\')"),
-            )
-        }
-        DbConnection::Postgres(_) => {
-            let pattern = like_pattern(q);
-            query.filter(
-                sql::<Bool>("(lower(books.title) LIKE lower(")
-                    .bind::<Text, _>(pattern.clone())
-                    .sql(") ESCAPE '\\' OR lower(books.author) LIKE lower(")
-                    .bind::<Text, _>(pattern)
-                    .sql(") ESCAPE '\\')"),
-            )
-        }
-    }
+fn ordered(query: BooksQuery, listing: &Listing) -> BooksQuery {
+    query.order(sql::<Bool>(order_by(listing.sort, listing.order)))
 }
 
-pub fn list(conn: &mut DbConnection, listing: &Listing) -> Result<(Vec<Book>, i64), ApiError> {
-    let q = listing.q.as_deref();
-    let total: i64 = matching(conn, q).count().get_result(conn)?;
-    let rows = matching(conn, q)
-        .order(sql::<Bool>(order_by(listing.sort, listing.order)))
-        .offset(listing.page.offset())
-        .limit(listing.page.limit())
-        .select(Book::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+fn page_of(query: BooksQuery, listing: &Listing) -> BooksQuery {
+    ordered(query, listing).offset(listing.page.offset()).limit(listing.page.limit())
+}
+
+/// A page of the catalog, or of the books matching `listing.q`.
+///
+/// The cost follows the page, not the catalog. The matches are first read
+/// from the trigram index alone, at most `EXACT_TOTAL_UP_TO + 1` of them.
+/// That many or fewer: they are counted, and the page is sorted from their
+/// ids. More: the term is common, and walking the order index (the one an
+/// unfiltered page walks) checking each row's key fills a page after a few
+/// rows; when the first `WALK_UP_TO` rows of the order hold too few, the
+/// database sorts the matches instead.
+pub fn list(conn: &mut DbConnection, listing: &Listing) -> Result<Found, ApiError> {
+    let Some(term) = listing.q.as_deref().and_then(Term::new) else {
+        let total: i64 = books::table.count().get_result(conn)?;
+        let books = page_of(books::table.into_boxed(), listing).select(Book::as_select()).load(conn)?;
+        return Ok(Found { books, total, total_exact: true });
+    };
+    let ids = search::first_ids(conn, &term, EXACT_TOTAL_UP_TO + 1)?;
+    let matches = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    if matches <= EXACT_TOTAL_UP_TO {
+        let books = if listing.page.offset() >= matches {
+            Vec::new()
+        } else {
+            let query = books::table.into_boxed().filter(books::id.eq_any(ids));
+            page_of(query, listing).select(Book::as_select()).load(conn)?
+        };
+        return Ok(Found { books, total: matches, total_exact: true });
+    }
+    let page_end = listing.page.offset() + listing.page.limit();
+    let query = match walk(conn, &term, listing, WALK_UP_TO.max(8 * page_end))? {
+        Some(ids) => ordered(books::table.into_boxed().filter(books::id.eq_any(ids)), listing),
+        None => page_of(search::matching(conn, &term), listing),
+    };
+    let books = query.select(Book::as_select()).load(conn)?;
+    Ok(Found { books, total: EXACT_TOTAL_UP_TO, total_exact: false })
+}
+
+/// The ids on the page, if the first `rows` rows of the order hold them
+/// all. The walk stops at the page's last match: the inner query streams
+/// rows in its order (an index walk, which both databases keep in order
+/// through a filter and a LIMIT), so the outer one needs no sort.
+fn walk(conn: &mut DbConnection, term: &Term, listing: &Listing, rows: i64) -> Result<Option<Vec<i64>>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let order = order_by(listing.sort, listing.order);
+    let check = match conn {
+        DbConnection::Sqlite(_) => "instr(books.search_key, ?) > 0",
+        DbConnection::Postgres(_) => "strpos(books.search_key, $1) > 0",
+    };
+    let page_end = listing.page.offset() + listing.page.limit();
+    // The derived table is named `books` too, so that `check` reads the
+    // same at both levels.
+    let query = format!(
+        "SELECT books.id FROM (SELECT id, search_key FROM books ORDER BY {order} LIMIT {rows}) AS books \
+         WHERE {check} LIMIT {page_end}"
+    );
+    let found: Vec<Id> =
+        diesel::sql_query(query).bind::<diesel::sql_types::Text, _>(term.as_str().to_owned()).load(conn)?;
+    if i64::try_from(found.len()).unwrap_or(i64::MAX) == page_end {
+        let offset = usize::try_from(listing.page.offset()).unwrap_or(usize::MAX);
+        return Ok(Some(found.into_iter().skip(offset).map(|row| row.id).collect()));
+    }
+    Ok(None)
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<Book, ApiError> {
@@ -179,23 +204,9 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> Result<(), ApiError> {
     }
 }
 
-/// Whether a book with this exact title and author is already catalogued
-/// (the import skips those, so loading the same file twice is harmless).
-pub fn exists_by_title_author(conn: &mut DbConnection, title: &str, author: &str) -> Result<bool, ApiError> {
-    Ok(diesel::select(diesel::dsl::exists(
-        books::table.filter(books::title.eq(title)).filter(books::author.eq(author)),
-    ))
-    .get_result(conn)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_pattern_makes_wildcards_literal() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 
     #[test]
     fn sort_parsing_uses_the_contract_messages() {

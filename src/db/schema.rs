@@ -26,6 +26,7 @@ diesel::table! {
         safe_specifications_flat -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        search_key -> Text,
     }
 }
 

@@ -82,3 +82,44 @@ async fn the_sample_catalog_imports_cleanly_and_is_searchable() {
     let found = app.get("/api/v1/search?q=dickens", None).await.json();
     assert!(found["total"].as_i64().unwrap() >= 3, "{found}");
 }
+
+#[actix_web::test]
+async fn duplicates_within_the_file_are_skipped_and_case_makes_a_different_book() {
+    let app = TestApp::spawn().await;
+    import(&app, "title,author\nEmma,Jane Austen\n").await;
+    let report = import(
+        &app,
+        "title,author\nEmma,Jane Austen\nDune,Frank Herbert\n Dune , Frank Herbert \nemma,Jane Austen\nEmma,Jane  Austen\n",
+    )
+    .await;
+    // The rule is the exact title and author, after trimming each field.
+    assert_eq!((report.imported, report.already_present, report.rejected.len()), (3, 2, 0));
+}
+
+/// A file longer than one transaction: lines stay right after the first
+/// commits, and every good row is in.
+#[actix_web::test]
+async fn a_large_file_is_written_in_several_transactions_with_rejections_numbered_by_line() {
+    let app = TestApp::spawn().await;
+    let mut csv = String::from("title,author,rating\n");
+    let mut bad_lines = Vec::new();
+    for n in 0..25_000_u64 {
+        let line = n + 2;
+        if n % 9_999 == 5 {
+            csv.push_str(&format!("Book {n},Writer,nine\n"));
+            bad_lines.push(line);
+        } else if n % 10_001 == 7 {
+            csv.push_str("Book 0,Writer,\n");
+        } else {
+            csv.push_str(&format!("Book {n},Writer,{}\n", n % 5));
+        }
+    }
+    let csv: &'static str = Box::leak(csv.into_boxed_str());
+    let report = import(&app, csv).await;
+    let lines: Vec<u64> = report.rejected.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, bad_lines);
+    assert_eq!(report.already_present, 3);
+    assert_eq!(report.imported, 25_000 - bad_lines.len() - 3);
+    let found = app.get("/api/v1/search?q=book%2024999", None).await.json();
+    assert_eq!(found["total"], 1);
+}
