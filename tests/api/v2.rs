@@ -417,3 +417,45 @@ async fn v1_answers_name_their_v2_successor() {
     // No v2 equivalent, no link.
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.header("link"), None);
 }
+
+#[actix_web::test]
+async fn a_term_too_common_to_count_still_pages_completely_by_cursor() {
+    let app = TestApp::spawn().await;
+    // More matches than are counted exactly: pages come from walking the
+    // order index rather than from the matches' ids.
+    let count = 1_003;
+    let columns: Vec<_> = (0..count)
+        .map(|i| {
+            let n = (i * 7_919) % count;
+            let input = shelf::books::BookInput {
+                title: format!("Common title {n:04}"),
+                author: "Someone".to_owned(),
+                rating: None,
+                isbn: None,
+                published_year: None,
+                specifications_flat: None,
+            };
+            shelf::books::BookColumns::from_input(input, shelf::db::now())
+        })
+        .collect();
+    shelf::db::run(&app.pool, move |conn| {
+        for book in &columns {
+            shelf::books::queries::create(conn, book)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    app.state.catalog.invalidate();
+    app.book("Rare", "Nobody").await;
+
+    let mut titles = Vec::new();
+    let mut page = app.get("/api/v2/books?q=common&sort=title&order=desc&limit=100", None).await.json();
+    loop {
+        titles.extend(page["data"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap().to_owned()));
+        let Some(cursor) = page["next_cursor"].as_str() else { break };
+        page = app.get(&format!("/api/v2/books?limit=100&cursor={cursor}"), None).await.json();
+    }
+    let expected: Vec<String> = (0..count).rev().map(|n| format!("Common title {n:04}")).collect();
+    assert_eq!(titles, expected);
+}
