@@ -12,6 +12,7 @@
 //! - `limits`: rate limits, in process or in Redis
 //! - `accounts`, `books`, `library`: the features
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
+//! - `telemetry`: the metrics `/metrics` serves (`SHELF_METRICS_BIND`)
 //! - `backup`: SQLite backups and restores, and the lock a server holds
 //! - `cli`: the `shelf` command line
 
@@ -35,9 +36,9 @@ pub mod paging;
 pub mod policy;
 pub mod redis_client;
 pub mod secrets;
-
 pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod telemetry;
 pub mod time;
