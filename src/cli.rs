@@ -149,9 +149,12 @@ fn serve(settings: Settings) -> Result<(), CliError> {
     // Held until the server has stopped, so `shelf restore` can tell.
     let _lock = crate::backup::lock_for_serving(&settings.database_url)?;
     actix_web::rt::System::new().block_on(async move {
-        let bind = settings.bind;
+        let (bind, metrics_bind) = (settings.bind, settings.metrics_bind);
         let app = Application::build(settings)?;
         log::info!("serving on http://{}:{} (stop with SIGTERM to drain requests)", bind.ip(), app.port());
+        if let (Some(metrics), Some(port)) = (metrics_bind, app.metrics_port()) {
+            log::info!("metrics on http://{}:{port}/metrics", metrics.ip());
+        }
         app.run_until_stopped().await?;
         Ok(())
     })

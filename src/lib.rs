@@ -14,6 +14,7 @@
 //!   books with the caller's own status and tags
 //! - `cursor`: v2's signed paging cursors
 //! - `db`: connections for SQLite and PostgreSQL, pool, migrations
+//! - `telemetry`: the metrics `/metrics` serves (`SHELF_METRICS_BIND`)
 //! - `backup`: SQLite backups and restores, and the lock a server holds
 //! - `cli`: the `shelf` command line
 
@@ -39,10 +40,10 @@ pub mod paging;
 pub mod policy;
 pub mod redis_client;
 pub mod secrets;
-
 pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod telemetry;
 pub mod time;
 pub mod whole_number;

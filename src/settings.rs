@@ -104,6 +104,9 @@ pub struct Limits {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where `GET /metrics` is served, apart from the API; `None`: nowhere,
+    /// and nothing is measured.
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
     pub database_pool_timeout: Duration,
@@ -170,6 +173,24 @@ impl Settings {
         let bind = bind_raw
             .parse()
             .map_err(|_| fail("SHELF_BIND", format!("{bind_raw:?} is not an address like 127.0.0.1:8080")))?;
+
+        let metrics_bind = match get("SHELF_METRICS_BIND") {
+            None => None,
+            Some(raw) => {
+                let address: SocketAddr = raw.parse().map_err(|_| {
+                    fail("SHELF_METRICS_BIND", format!("{raw:?} is not an address like 127.0.0.1:9090"))
+                })?;
+                // Port 0 picks a free port for each listener, so only a
+                // fixed port can collide.
+                if address == bind && address.port() != 0 {
+                    return Err(fail(
+                        "SHELF_METRICS_BIND",
+                        "must differ from SHELF_BIND: metrics are never served on the API port".into(),
+                    ));
+                }
+                Some(address)
+            }
+        };
 
         let database_url = DatabaseUrl::parse(get("SHELF_DATABASE_URL").unwrap_or("sqlite://shelf.db"))
             .map_err(|problem| fail("SHELF_DATABASE_URL", problem))?;
@@ -324,6 +345,7 @@ impl Settings {
 
         Ok(Self {
             bind,
+            metrics_bind,
             database_url,
             database_pool_size,
             database_pool_timeout,
@@ -439,6 +461,7 @@ mod tests {
     fn defaults_match_the_contract() {
         let s = Settings::from_vars(&HashMap::new()).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.metrics_bind, None);
         assert_eq!(s.database_url, DatabaseUrl::Sqlite("shelf.db".into()));
         assert_eq!(s.database_pool_size, 8);
         assert_eq!(s.database_pool_timeout, Duration::from_secs(3));
@@ -490,6 +513,7 @@ mod tests {
             ("SHELF_LIMIT_CREDENTIAL_FAILURES", "20"),
             ("SHELF_REQUEST_BODY_BUDGET", "0"),
             ("SHELF_PASSWORD_THREADS", "0"),
+            ("SHELF_METRICS_BIND", "localhost"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_vars(&vars(&[(variable, value)])).unwrap_err();
@@ -497,6 +521,14 @@ mod tests {
             assert!(err.to_string().starts_with(variable));
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn metrics_need_a_listener_of_their_own() {
+        let same = vars(&[("SHELF_BIND", "127.0.0.1:8080"), ("SHELF_METRICS_BIND", "127.0.0.1:8080")]);
+        assert_eq!(Settings::from_vars(&same).unwrap_err().variable, "SHELF_METRICS_BIND");
+        let apart = vars(&[("SHELF_METRICS_BIND", "127.0.0.1:9090")]);
+        assert_eq!(Settings::from_vars(&apart).unwrap().metrics_bind, Some("127.0.0.1:9090".parse().unwrap()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_confi
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Compress, Condition, Logger, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
@@ -23,10 +23,12 @@ use crate::http::body_limit::BodyBudget;
 use crate::http::client_ip::Proxies;
 use crate::http::connection::Lingering;
 use crate::http::cookies::SessionCookies;
+use crate::http::observe::{self, Observe};
 use crate::http::{body_limit, envelope, etag, extract, headers, rate_limit, whole_body};
 use crate::limits::RouteClasses;
 use crate::settings::{Secret, Settings};
 use crate::state::{AppState, StateError};
+use crate::telemetry::Telemetry;
 use crate::{accounts, api, books, secrets};
 use diesel::connection::SimpleConnection;
 
@@ -40,9 +42,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// With metrics of their own when the settings ask for them.
     pub fn new(settings: &Settings, pool: DbPool, jwt_secret: &Secret) -> Result<Self, StartError> {
+        Self::with_telemetry(settings, pool, jwt_secret, telemetry_for(settings))
+    }
+
+    pub fn with_telemetry(
+        settings: &Settings,
+        pool: DbPool,
+        jwt_secret: &Secret,
+        telemetry: Telemetry,
+    ) -> Result<Self, StartError> {
         let routes = RouteClasses::new(api::limit_rows());
-        let state = AppState::new(settings, pool, jwt_secret, routes)?;
+        let state = AppState::new(settings, pool, jwt_secret, routes, telemetry)?;
         let http = HttpConfig {
             proxies: Proxies { trusted: settings.trusted_proxies.clone(), header: settings.forwarded_header },
             cookies: SessionCookies { secure: settings.cookie_secure },
@@ -74,14 +86,31 @@ pub enum StartError {
     #[error("start-up database work failed: {0}")]
     Database(String),
     #[error("SHELF_BIND: cannot listen on {0}: {1}")]
-    Bind(SocketAddr, std::io::Error),
+    Bind(std::net::SocketAddr, std::io::Error),
+    #[error("SHELF_METRICS_BIND: cannot listen on {0}: {1}")]
+    MetricsBind(std::net::SocketAddr, std::io::Error),
 }
 
 const JWT_SECRET_KEY: &str = "jwt_secret";
 
+/// Metrics are kept only where they can be read: with a metrics listener.
+pub fn telemetry_for(settings: &Settings) -> Telemetry {
+    if settings.metrics_bind.is_some() { Telemetry::on() } else { Telemetry::off() }
+}
+
 /// Connects and migrates: what every command needs before it touches data.
 pub fn prepare_database(settings: &Settings) -> Result<DbPool, StartError> {
-    let pool = db::pool(&settings.database_url, settings.database_pool_size, settings.database_pool_timeout);
+    prepare_observed_database(settings, Telemetry::off())
+}
+
+/// The same, with the pool's waits reported to `telemetry`.
+pub fn prepare_observed_database(settings: &Settings, telemetry: Telemetry) -> Result<DbPool, StartError> {
+    let pool = db::observed_pool(
+        &settings.database_url,
+        settings.database_pool_size,
+        settings.database_pool_timeout,
+        telemetry,
+    );
     let mut conn = pool.get().map_err(|e| StartError::Connect(e.to_string()))?;
     let applied = db::migrate(&mut conn)?;
     if applied > 0 {
@@ -114,10 +143,11 @@ pub fn signing_secret(pool: &DbPool, settings: &Settings) -> Result<Secret, Star
 /// signing secret, the first admin, and the shared state. The tests build
 /// their apps with this too.
 pub fn prepare(settings: &Settings) -> Result<(DbPool, Shared), StartError> {
-    let pool = prepare_database(settings)?;
+    let telemetry = telemetry_for(settings);
+    let pool = prepare_observed_database(settings, telemetry.clone())?;
     let secret = signing_secret(&pool, settings)?;
     bootstrap_admin(&pool, settings)?;
-    let shared = Shared::new(settings, pool.clone(), &secret)?;
+    let shared = Shared::with_telemetry(settings, pool.clone(), &secret, telemetry)?;
     Ok((pool, shared))
 }
 
@@ -155,6 +185,10 @@ pub fn app(
         InitError = (),
     > + use<>,
 > {
+    let observe = Observe {
+        access_log: log::log_enabled!(target: observe::ACCESS_LOG, log::Level::Info),
+        metrics: shared.state.telemetry.enabled(),
+    };
     let (app, _) = api::mount(App::new().into_utoipa_app(), api::tables()).split_for_parts();
     app.app_data(shared.state.clone())
         .app_data(shared.http.clone())
@@ -175,11 +209,30 @@ pub fn app(
         .wrap(from_fn(whole_body::whole_body))
         .wrap(headers::security_headers(settings.hsts))
         // The access log formats a line per request; skip it entirely when
-        // the log filter would drop the line anyway.
-        .wrap(Condition::new(
-            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info),
-            Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o"),
-        ))
+        // the log filter would drop the line anyway, and the metrics when
+        // no listener serves them.
+        .wrap(Condition::new(observe.any(), from_fn(move |req, next| observe::observe(observe, req, next))))
+}
+
+/// The metrics listener's app: `GET /metrics` and 404s in the envelope.
+fn metrics_app(
+    shared: &Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody + use<>>,
+        Error = actix_web::Error,
+        InitError = (),
+    > + use<>,
+> {
+    App::new()
+        .app_data(shared.state.clone())
+        .app_data(shared.http.clone())
+        .configure(api::metrics::routes)
+        .default_service(web::to(envelope::no_route))
+        .wrap(from_fn(envelope::envelope))
+        .wrap(headers::security_headers(false))
 }
 
 /// Cross-origin access for the configured origins only (never `*`, which
@@ -245,6 +298,7 @@ pub struct Application {
     server: Server,
     port: u16,
     state: web::Data<AppState>,
+    metrics_port: Option<u16>,
 }
 
 impl Application {
@@ -259,10 +313,35 @@ impl Application {
     /// Serves on `listener`: actix-http's HTTP/1.1 service over the
     /// connections of `http::connection` (no delay, lingering close), with
     /// actix-web's defaults for time limits, one worker per core.
+    /// With `SHELF_METRICS_BIND` set, `GET /metrics` is served on a second
+    /// listener of the same server (its workers, its shutdown), never on
+    /// `listener`.
     pub fn serve(listener: TcpListener, shared: Shared, settings: Settings) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Bind(settings.bind, e))?;
         let state = shared.state.clone();
-        let server = Server::build()
+        let metrics = match settings.metrics_bind {
+            Some(bind) => {
+                let metrics = self::listener(bind).map_err(|e| StartError::MetricsBind(bind, e))?;
+                let port = metrics.local_addr().map_err(|e| StartError::MetricsBind(bind, e))?.port();
+                Some((bind, metrics, port))
+            }
+            None => None,
+        };
+        let metrics_port = metrics.as_ref().map(|(_, _, port)| *port);
+        let mut builder = actix_server::Server::build();
+        if let Some((bind, metrics, _)) = metrics {
+            let shared = shared.clone();
+            builder = builder
+                .listen("shelf-metrics", metrics, move || {
+                    HttpService::build()
+                        .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                        .client_request_timeout(Duration::from_secs(5))
+                        .finish(map_config(metrics_app(&shared).into_factory(), |_| AppConfig::default()))
+                        .tcp()
+                })
+                .map_err(|e| StartError::MetricsBind(bind, e))?;
+        }
+        let server = builder
             .listen("shelf", listener, move || {
                 let http = HttpService::build()
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
@@ -279,11 +358,16 @@ impl Application {
             .map_err(|e| StartError::Bind(address, e))?
             .shutdown_timeout(30)
             .run();
-        Ok(Self { server, port: address.port(), state })
+        Ok(Self { server, port: address.port(), metrics_port, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Serves until SIGTERM/SIGINT has drained the requests, then writes

@@ -17,6 +17,7 @@ use crate::limits::redis::RedisStore;
 use crate::limits::{RateLimiter, RouteClasses, Store};
 use crate::pages::PageCache;
 use crate::settings::{Secret, Settings};
+use crate::telemetry::Telemetry;
 
 pub struct AppState {
     pub pool: DbPool,
@@ -32,6 +33,8 @@ pub struct AppState {
     pub catalog: PageCache,
     /// Signs v2's paging cursors.
     pub cursors: CursorKey,
+    /// What the services count for `/metrics` (inert without a metrics listener).
+    pub telemetry: Telemetry,
 }
 
 /// A service that could not be built from the settings; names the variable.
@@ -50,11 +53,12 @@ impl AppState {
         pool: DbPool,
         jwt_secret: &Secret,
         routes: RouteClasses,
+        telemetry: Telemetry,
     ) -> Result<Self, StateError> {
         let jwt = JwtKeys::new(jwt_secret, &settings.jwt_previous_secrets, settings.access_token_ttl)
             .map_err(|e| StateError::Secret(e.to_string()))?;
         Ok(Self {
-            events: SecurityEvents::start(pool.clone(), settings.security_event_retention),
+            events: SecurityEvents::start(pool.clone(), settings.security_event_retention, telemetry.clone()),
             pool,
             jwt,
             passwords: Passwords::with_threads(settings.password_threads),
@@ -65,9 +69,10 @@ impl AppState {
                 cookie_session: settings.session_ttl,
                 max_age: settings.session_max_age,
             },
-            limiter: rate_limiter(settings, routes)?,
+            limiter: rate_limiter(settings, routes, &telemetry)?,
             catalog: PageCache::default(),
             cursors: CursorKey::derive(jwt_secret.expose().as_bytes()),
+            telemetry,
         })
     }
 }
@@ -83,10 +88,10 @@ fn auth_cache(settings: &Settings) -> Result<Arc<AuthCache>, StateError> {
 }
 
 /// The limits, in Redis when `SHELF_REDIS_URL` is set, else in process.
-fn rate_limiter(settings: &Settings, routes: RouteClasses) -> Result<RateLimiter, StateError> {
+fn rate_limiter(settings: &Settings, routes: RouteClasses, telemetry: &Telemetry) -> Result<RateLimiter, StateError> {
     let store = match &settings.redis_url {
         Some(url) => Store::Redis(Box::new(
-            RedisStore::new(url.expose(), settings.redis_prefix.clone())
+            RedisStore::new(url.expose(), settings.redis_prefix.clone(), telemetry.clone())
                 .map_err(|e| StateError::Redis(e.to_string()))?,
         )),
         None => Store::Memory(MemoryStore::default()),

@@ -14,6 +14,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::limits::gcra::ceil_seconds;
 use crate::state::AppState;
+use crate::telemetry::SignIn;
 
 /// How the login is used, for the event record.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +98,16 @@ where
     }
 }
 
+/// How a sign-in ended, for the metrics.
+fn sign_in_outcome<T>(checked: &Result<T, ApiError>) -> SignIn {
+    match checked {
+        Ok(_) => SignIn::Succeeded,
+        Err(ApiError::Unauthorized { .. }) => SignIn::Failed,
+        Err(ApiError::TooManyRequests { .. }) => SignIn::Locked,
+        Err(_) => SignIn::Unavailable,
+    }
+}
+
 /// Stores a hash at today's settings; a failure only leaves the old hash,
 /// which still verifies.
 async fn upgrade_hash(state: &AppState, user_id: i64, old_hash: String, password: String) {
@@ -138,7 +149,9 @@ pub async fn check_password(
         details: json!({"via": purpose.as_str(), "username": row.map(|r| r.username.as_str())}),
     };
     let password = credentials.password;
-    let row = verify_throttled(state, context, &username, password.clone(), load, failure).await?;
+    let checked = verify_throttled(state, context, &username, password.clone(), load, failure).await;
+    state.telemetry.sign_in(purpose.as_str(), sign_in_outcome(&checked));
+    let row = checked?;
     if crate::auth::password::needs_rehash(&row.password_hash) {
         upgrade_hash(state, row.id, row.password_hash.clone(), password).await;
     }

@@ -16,6 +16,7 @@ use utoipa_actix_web::{OpenApiFactory, UtoipaApp, scope};
 use crate::limits::RouteClass;
 
 pub mod auth;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod v1;

@@ -331,6 +331,7 @@ pub async fn authenticate(state: &AppState, raw: &str, context: &EventContext) -
                 .map_err(|(reason, owner)| (reason, owner, Some(public)))
         }
     };
+    state.telemetry.api_key(outcome.is_ok());
     match outcome {
         Ok(row) => Ok(VerifiedKey { id: row.id, user_id: row.user_id, scopes: Scopes::parse_stored(&row.scopes) }),
         Err((reason, owner, public_id)) => {

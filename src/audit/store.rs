@@ -15,6 +15,7 @@ use super::{Event, EventContext, NewEvent};
 use crate::db::{self, DbConnection, DbPool, schema::security_events};
 use crate::error::ApiError;
 use crate::on_backend;
+use crate::telemetry::Telemetry;
 
 /// Rows per insert statement and per prune statement.
 const BATCH: usize = 500;
@@ -30,13 +31,13 @@ const TICK: Duration = Duration::from_secs(5);
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// What the recording side and the writer thread share.
-#[derive(Default)]
 struct Shared {
     aggregator: Mutex<Aggregator>,
     /// Events that found the queue full since the writer last reported.
     dropped: AtomicU64,
     /// Events queued so far.
     queued: AtomicU64,
+    telemetry: Telemetry,
 }
 
 /// Records events: logs at once, stores in the background.
@@ -50,14 +51,19 @@ pub struct SecurityEvents {
 impl SecurityEvents {
     /// Starts the writer thread; it stops when the last `SecurityEvents`
     /// is dropped, after storing what was sent.
-    pub fn start(pool: DbPool, retention: Duration) -> Self {
-        Self::start_with_queue(pool, retention, QUEUE)
+    pub fn start(pool: DbPool, retention: Duration, telemetry: Telemetry) -> Self {
+        Self::start_with_queue(pool, retention, QUEUE, telemetry)
     }
 
     /// The same with a queue of `queue` events (tests fill a small one).
-    pub fn start_with_queue(pool: DbPool, retention: Duration, queue: usize) -> Self {
+    pub fn start_with_queue(pool: DbPool, retention: Duration, queue: usize, telemetry: Telemetry) -> Self {
         let (sender, receiver) = mpsc::sync_channel(queue);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            aggregator: Mutex::default(),
+            dropped: AtomicU64::default(),
+            queued: AtomicU64::default(),
+            telemetry,
+        });
         let (progress, written) = watch::channel(0);
         let writer = Writer { pool, receiver, retention, shared: shared.clone(), progress };
         let spawned = std::thread::Builder::new().name("security-events".into()).spawn(move || writer.run());
@@ -68,6 +74,7 @@ impl SecurityEvents {
     }
 
     pub fn record(&self, context: &EventContext, event: Event, user_id: Option<i64>, details: Value) {
+        self.shared.telemetry.security_event(event.as_str());
         self.enqueue(NewEvent::new(context, event, user_id, details));
     }
 
@@ -81,6 +88,7 @@ impl SecurityEvents {
         details: Value,
         reason: &str,
     ) {
+        self.shared.telemetry.security_event(event.as_str());
         let due = self.shared.aggregator.lock().unwrap_or_else(|p| p.into_inner()).rejected(
             context,
             event,
@@ -102,6 +110,7 @@ impl SecurityEvents {
             }
             Err(TrySendError::Full(_)) => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared.telemetry.security_event_dropped();
             }
             Err(TrySendError::Disconnected(_)) => {
                 log::error!("security event writer has stopped; the event above was only logged");
@@ -180,6 +189,7 @@ impl Writer {
             );
             let event =
                 NewEvent::new(&EventContext::default(), Event::SecurityEventsDropped, None, json!({"count": dropped}));
+            self.shared.telemetry.security_event(event.event.as_str());
             event.log();
             due.push(event);
         }

@@ -28,6 +28,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::ApiError;
 use crate::settings::DatabaseUrl;
+use crate::telemetry::{PoolGauges, Telemetry};
 
 /// One binary, two backends: the variant is picked from the URL scheme.
 #[derive(diesel::MultiConnection)]
@@ -93,11 +94,34 @@ impl ManageConnection for ConnectionManager {
 /// Builds the pool without connecting: start-up connects right after (to
 /// migrate), and `/ready` reports an outage instead of the pool hiding it.
 pub fn pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
-    r2d2::Pool::builder()
-        .max_size(size)
-        .min_idle(Some(0))
-        .connection_timeout(timeout)
-        .build_unchecked(ConnectionManager { url: url.clone() })
+    observed_pool(url, size, timeout, Telemetry::off())
+}
+
+/// The same, reporting how long checkouts wait to `telemetry`.
+pub fn observed_pool(url: &DatabaseUrl, size: u32, timeout: Duration, telemetry: Telemetry) -> DbPool {
+    let builder = r2d2::Pool::builder().max_size(size).min_idle(Some(0)).connection_timeout(timeout);
+    let builder = if telemetry.enabled() { builder.event_handler(Box::new(PoolEvents(telemetry))) } else { builder };
+    builder.build_unchecked(ConnectionManager { url: url.clone() })
+}
+
+/// The pool's counts, for the metrics.
+pub fn pool_gauges(pool: &DbPool) -> PoolGauges {
+    let state = pool.state();
+    PoolGauges { max: pool.max_size(), open: state.connections, idle: state.idle_connections }
+}
+
+/// Hands the pool's checkout waits and timeouts to the metrics.
+#[derive(Debug)]
+struct PoolEvents(Telemetry);
+
+impl r2d2::HandleEvent for PoolEvents {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        self.0.pool_checkout(event.duration());
+    }
+
+    fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
+        self.0.pool_timeout();
+    }
 }
 
 /// Checks a connection out and runs sync diesel code on the blocking

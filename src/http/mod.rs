@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod etag;
 pub mod extract;
 pub mod headers;
+pub mod observe;
 pub mod rate_limit;
 pub mod whole_body;
 

@@ -69,6 +69,7 @@ pub async fn rate_limit(
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
     let outcome = state.limiter.acquire(&cells, &state.events).await;
+    count_decisions(&state, &cells, outcome.refused);
 
     if let Some(index) = outcome.refused {
         let (cell, standing) = (&cells[index], &outcome.standings[index]);
@@ -104,6 +105,15 @@ pub async fn rate_limit(
     Ok(response)
 }
 
+/// For the metrics: a refusal counts against the quota that refused (the
+/// others were not charged); an admission counts for every quota it used.
+fn count_decisions(state: &AppState, cells: &[Cell], refused: Option<usize>) {
+    match refused {
+        Some(index) => state.telemetry.rate_limit_decision(&cells[index].policy, true),
+        None => cells.iter().for_each(|cell| state.telemetry.rate_limit_decision(&cell.policy, false)),
+    }
+}
+
 /// The 429 for a client whose failed credentials used up their count.
 fn credentials_refused(
     state: &AppState,
@@ -112,6 +122,7 @@ fn credentials_refused(
     wait: std::time::Duration,
 ) -> actix_web::HttpResponse {
     let standing = Standing { quota: cell.quota, remaining: 0, reset: wait, retry_after: Some(wait) };
+    state.telemetry.rate_limit_decision(&cell.policy, true);
     state.limiter.report(&state.events, context, cell, &standing, None);
     let retry_after = ceil_seconds(wait).max(1);
     let error = ApiError::TooManyRequests {

@@ -18,6 +18,7 @@ use super::gcra::Params;
 use super::memory::MemoryStore;
 use super::{Cell, Outcome};
 use crate::audit::{Event, EventContext, SecurityEvents};
+use crate::telemetry::Telemetry;
 
 /// Takes one request from every key or from none. KEYS: one per quota;
 /// ARGV: `t` and `tau` in microseconds per key. Returns the index (1-based)
@@ -88,10 +89,11 @@ pub struct RedisStore {
     peek: Script,
     refund: Script,
     fallback: MemoryStore,
+    telemetry: Telemetry,
 }
 
 impl RedisStore {
-    pub fn new(url: &str, prefix: String) -> redis::RedisResult<Self> {
+    pub fn new(url: &str, prefix: String, telemetry: Telemetry) -> redis::RedisResult<Self> {
         Ok(Self {
             client: redis::Client::open(url)?,
             prefix,
@@ -100,6 +102,7 @@ impl RedisStore {
             peek: Script::new(PEEK),
             refund: Script::new(REFUND),
             fallback: MemoryStore::default(),
+            telemetry,
         })
     }
 
@@ -171,6 +174,7 @@ impl RedisStore {
             }
             Err(error) => {
                 self.went_down(events, &error);
+                self.telemetry.rate_limit_store_fallback();
                 fallback(&self.fallback)
             }
         }
@@ -220,6 +224,7 @@ impl RedisStore {
 
     pub async fn refund(&self, cells: &[Cell], events: &SecurityEvents) {
         let Some(mut manager) = self.manager().await else {
+            self.telemetry.rate_limit_store_fallback();
             self.fallback.refund(cells);
             return;
         };

@@ -816,7 +816,13 @@ async fn every_event_has_one_security_log_line_that_a_username_cannot_split() {
 #[actix_web::test]
 async fn a_full_event_queue_drops_rows_counts_them_and_says_so() {
     let app = TestApp::spawn().await;
-    let events = shelf::audit::SecurityEvents::start_with_queue(app.pool.clone(), Duration::from_secs(3600), 4);
+    let telemetry = shelf::telemetry::Telemetry::on();
+    let events = shelf::audit::SecurityEvents::start_with_queue(
+        app.pool.clone(),
+        Duration::from_secs(3600),
+        4,
+        telemetry.clone(),
+    );
     let context = shelf::audit::EventContext::default();
     // Far faster than one writer can store them, one at a time.
     for n in 0..2000 {
@@ -846,4 +852,10 @@ async fn a_full_event_queue_drops_rows_counts_them_and_says_so() {
         captured_log().iter().any(|line| line.contains("security event queue was full")),
         "no log line says events were dropped"
     );
+    let metrics = telemetry.render(shelf::db::pool_gauges(&app.pool)).unwrap();
+    let count = |series: &str| {
+        metrics.lines().find_map(|l| l.strip_prefix(series)?.trim().parse::<u64>().ok()).unwrap_or_default()
+    };
+    assert_eq!(count("shelf_security_events_dropped_total "), dropped, "{metrics}");
+    assert_eq!(count("shelf_security_events_total{type=\"status_change\"} "), 2000, "{metrics}");
 }

@@ -364,6 +364,16 @@ pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
     RawResponse { status, headers, body }
 }
 
+/// Serves `app` as the server does, with its metrics listener
+/// (`SHELF_METRICS_BIND` must be set); the API's port and the metrics' port.
+pub async fn serve_with_metrics(app: &TestApp) -> (u16, u16) {
+    let listener = shelf::startup::listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = shelf::startup::Application::serve(listener, app.shared.clone(), app.settings.clone()).unwrap();
+    let ports = (server.port(), server.metrics_port().expect("SHELF_METRICS_BIND is set"));
+    actix_web::rt::spawn(server.run_until_stopped());
+    ports
+}
+
 pub async fn serve(app: &TestApp) -> u16 {
     serve_state(app.shared.clone(), app.settings.clone()).await
 }
@@ -528,8 +538,14 @@ pub fn captured_log() -> Vec<String> {
     LOG.get().map(|l| l.lines.lock().unwrap().clone()).unwrap_or_default()
 }
 
+/// The same lines as `SHELF_LOG_FORMAT=json` writes them, fields and all.
+pub fn captured_json_log() -> Vec<String> {
+    LOG.get().map(|l| l.json.lock().unwrap().clone()).unwrap_or_default()
+}
+
 struct CapturingLogger {
     lines: Mutex<Vec<String>>,
+    json: Mutex<Vec<String>>,
 }
 
 static LOG: OnceLock<&'static CapturingLogger> = OnceLock::new();
@@ -542,6 +558,7 @@ impl log::Log for CapturingLogger {
     fn log(&self, record: &log::Record<'_>) {
         let line = format!("{}: {}", record.target(), record.args());
         self.lines.lock().unwrap().push(line);
+        self.json.lock().unwrap().push(shelf::logging::json_line(record).to_string());
     }
 
     fn flush(&self) {}
@@ -549,7 +566,8 @@ impl log::Log for CapturingLogger {
 
 fn capture_logs() {
     LOG.get_or_init(|| {
-        let logger: &'static CapturingLogger = Box::leak(Box::new(CapturingLogger { lines: Mutex::new(Vec::new()) }));
+        let logger: &'static CapturingLogger =
+            Box::leak(Box::new(CapturingLogger { lines: Mutex::new(Vec::new()), json: Mutex::new(Vec::new()) }));
         if log::set_logger(logger).is_ok() {
             log::set_max_level(log::LevelFilter::Info);
         }

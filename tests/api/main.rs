@@ -29,6 +29,8 @@ mod limits;
 mod limits_redis;
 mod lockout;
 mod login;
+mod logs;
+mod metrics;
 mod network;
 mod ops;
 mod races;
