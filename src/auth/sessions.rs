@@ -41,6 +41,9 @@ pub struct Started {
     pub refresh_token: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Seconds the session lives from its start: what a new session's
+    /// cookie and `expires_in` say, whatever second the answer leaves in.
+    pub lifetime: i64,
 }
 
 /// Starts a session for a user whose password was just checked against
@@ -84,6 +87,7 @@ pub fn start(
             session_id,
             refresh_token,
             expires_at: now.saturating_add(seconds(ttl)),
+            lifetime: seconds(ttl),
         })
     })
 }

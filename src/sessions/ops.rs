@@ -144,8 +144,7 @@ pub async fn start_cookie_session(
     let hash = secrets::sha256_hex(&secret);
     let started = sign_in(state, context, credentials, Purpose::Session, Kind::Cookie, Some(hash)).await?;
     let csrf_token = csrf::token_for(&secret);
-    let expires_in = (started.expires_at - db::now()).max(0);
-    Ok(CookieSession { secret, csrf_token, expires_in })
+    Ok(CookieSession { secret, csrf_token, expires_in: started.lifetime })
 }
 
 /// Signs a browser app out: its cookie session dies.
