@@ -3,6 +3,7 @@
 
 use actix_web::App;
 use actix_web::http::Method;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -140,6 +141,9 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             let limited = !exempt(method);
             let reads_credentials = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let has_body = operation.request_body.is_some();
+            let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
+                parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
+            });
             let mut add = |status: &str, description: &str| {
                 operation.responses.responses.entry(status.to_owned()).or_insert_with(|| envelope(description));
             };
@@ -157,6 +161,9 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                     "Too many request bodies at once (`server_busy`), or, where a password is checked, too many \
                      password checks at once (`sign_in_busy`); not read, retry after `Retry-After`",
                 );
+            }
+            if has_query {
+                add("414", "A request line longer than the server reads (`uri_too_long`)");
             }
             if limited {
                 add("429", "Rate limited (`too_many_requests`); see `Retry-After` and the `RateLimit` headers");
