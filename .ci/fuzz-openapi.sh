@@ -136,7 +136,7 @@ run() {
     echo "== schemathesis: $name" >&2
     # From the scratch directory: schemathesis writes its caches in the
     # working directory.
-    if ! (cd "$work" && SCHEMATHESIS_HOOKS="$hooks" "$venv/bin/st" run "$repo/$document" --url "$origin" \
+    if ! (cd "$work" && SCHEMATHESIS_HOOKS="$hooks" "$venv/bin/st" --config-file "$repo/.ci/schemathesis.toml" run "$repo/$document" --url "$origin" \
         --seed "$seed" --max-examples "$examples" --workers "$workers" --checks all --mode all \
         --no-color --output-truncate false --suppress-health-check all --generation-database none \
         --generation-with-security-parameters false ${FUZZ_ARGS:-} "$@"); then
