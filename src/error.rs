@@ -180,6 +180,12 @@ impl ApiError {
         Self::Unauthorized { code: ErrorCode::InvalidApiKey, message: "Invalid or missing API key" }
     }
 
+    /// 400 `invalid_cursor`: a paging cursor that is not one the server
+    /// made for this listing.
+    pub fn invalid_cursor(message: &'static str) -> Self {
+        Self::bad_request(ErrorCode::InvalidCursor, message)
+    }
+
     pub fn invalid_credentials() -> Self {
         Self::Unauthorized { code: ErrorCode::InvalidCredentials, message: "Invalid credentials" }
     }

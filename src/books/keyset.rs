@@ -12,7 +12,7 @@ use super::Book;
 use super::queries::{EXACT_TOTAL_UP_TO, SortColumn, SortOrder, order_by};
 use super::search::{self, BooksQuery, Term};
 use crate::db::{DbConnection, schema::books};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 
 /// Where a page stopped: the last row's sort key and id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,10 +50,6 @@ fn position_of(sort: Option<SortColumn>, book: &Book, key: String) -> Position {
         Some(SortColumn::Title | SortColumn::Author) => Position::Text(key, book.id),
         Some(SortColumn::Rating) => Position::Rating(book.rating.map(f64::to_bits), book.id),
     }
-}
-
-fn invalid_cursor() -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidCursor, "Invalid cursor")
 }
 
 /// Rows strictly after `after` in the order of `order_by`. Each condition
@@ -112,7 +108,7 @@ fn after(
         },
         // Only a cursor made for another order could get here, and the
         // cursor names its order; refused all the same.
-        _ => return Err(invalid_cursor()),
+        _ => return Err(ApiError::invalid_cursor("Invalid cursor")),
     };
     Ok(query)
 }

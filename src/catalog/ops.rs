@@ -8,13 +8,9 @@ use super::{CatalogBook, CatalogPage, CatalogRequest, CursorState};
 use crate::books::keyset::{self, Keyset};
 use crate::books::queries;
 use crate::db;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::library::queries::mine;
 use crate::state::AppState;
-
-fn invalid_cursor(message: &'static str) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidCursor, message)
-}
 
 /// The listing a request names: its own terms, or its cursor's.
 fn keyset_of(state: &AppState, request: CatalogRequest) -> Result<Keyset, ApiError> {
@@ -28,12 +24,12 @@ fn keyset_of(state: &AppState, request: CatalogRequest) -> Result<Keyset, ApiErr
             after: None,
         });
     };
-    let cursor: CursorState = state.cursors.open(&cursor).map_err(|_| invalid_cursor("Invalid cursor"))?;
+    let cursor: CursorState = state.cursors.open(&cursor).map_err(|_| ApiError::invalid_cursor("Invalid cursor"))?;
     let changed = (q.is_some() && q != cursor.q)
         || request.sort.is_some_and(|sort| Some(sort) != cursor.sort)
         || request.order.is_some_and(|order| order != cursor.order);
     if changed {
-        return Err(invalid_cursor(
+        return Err(ApiError::invalid_cursor(
             "The cursor continues another listing: leave q, sort and order out, or repeat them",
         ));
     }

@@ -44,6 +44,12 @@ pub enum Caching {
 }
 
 impl Caching {
+    /// A catalog read's rule: public when anonymous, private once a
+    /// credential was used.
+    pub fn for_catalog(signed_in: bool) -> Self {
+        if signed_in { Self::Private } else { Self::Public }
+    }
+
     pub fn apply(self, builder: &mut HttpResponseBuilder) {
         let value = match self {
             Self::Public => "public, max-age=60",

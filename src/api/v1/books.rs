@@ -129,7 +129,7 @@ pub async fn search(
     caller: MaybeCaller<rules::BooksRead>,
     ValidQuery(query): ValidQuery<CatalogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caching = if caller.0.is_some() { Caching::Private } else { Caching::Public };
+    let caching = Caching::for_catalog(caller.0.is_some());
     page_of_books(&state, query.into_listing()?, caching).await
 }
 

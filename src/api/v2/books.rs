@@ -67,10 +67,6 @@ fn viewer(caller: Option<Principal>) -> Option<i64> {
     caller.filter(|p| Access::Scope(Scope::LibraryRead).refuses(p).is_none()).map(|p| p.user_id)
 }
 
-fn caching(caller: &Option<Principal>) -> Caching {
-    if caller.is_some() { Caching::Private } else { Caching::Public }
-}
-
 /// The catalog, optionally searched, a page at a time. Anonymous calls are
 /// allowed (limited like v1's search); a signed-in caller's books carry `my`.
 #[utoipa::path(
@@ -91,7 +87,7 @@ pub async fn list_books(
 ) -> Result<HttpResponse, ApiError> {
     let (body, etag) = ops::page(&state, query.into_request()?, viewer(caller.0)).await?;
     let mut response = HttpResponse::Ok();
-    caching(&caller.0).apply(&mut response);
+    Caching::for_catalog(caller.0.is_some()).apply(&mut response);
     if let Some(etag) = etag {
         response.insert_header((ETAG, etag.as_ref()));
     }
@@ -117,6 +113,6 @@ pub async fn get_book(
 ) -> Result<HttpResponse, ApiError> {
     let book = ops::book(&state, id.into_inner(), viewer(caller.0)).await?;
     let mut response = HttpResponse::Ok();
-    caching(&caller.0).apply(&mut response);
+    Caching::for_catalog(caller.0.is_some()).apply(&mut response);
     Ok(response.json(book))
 }
