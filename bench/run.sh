@@ -193,11 +193,15 @@ loadgen get "127.0.0.1:$((BENCH_PORT + 1))" --label "bare actix handler, same $p
 
 # Search, a new term per request.
 terms "$BENCH_TERMS" "$work/terms.txt"
+# On one connection, a search's own latency; on CONNECTIONS, what a loaded
+# server answers (on 2 cores mostly time spent queued behind the others).
 search_row() { # PORT TOKEN IMPORT-NOTE BOOKS [BACKEND]
-    loadgen get "127.0.0.1:$1" --label "search, distinct terms, $4 books, ${5:-SQLite}" \
-        --path "/api/v1/search?q={}&per_page=20" \
-        --terms "$work/terms.txt" -H "Authorization: Bearer $2" -H 'Accept-Encoding: gzip, deflate, br, zstd' \
-        --connections "$CONNECTIONS" "${read_args[@]}" --note "$3"
+    for connections in 1 "$CONNECTIONS"; do
+        loadgen get "127.0.0.1:$1" --label "search, distinct terms, $4 books, ${5:-SQLite}, $connections connection(s)" \
+            --path "/api/v1/search?q={}&per_page=20" \
+            --terms "$work/terms.txt" -H "Authorization: Bearer $2" -H 'Accept-Encoding: gzip, deflate, br, zstd' \
+            --connections "$connections" "${read_args[@]}" --note "$3"
+    done
 }
 search_row "$BENCH_PORT" "$shelf_token" "$books_import_note" "$books_count"
 # search_at SIZE NAME BACKEND: a catalog of its own, a server of its own.

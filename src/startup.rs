@@ -118,6 +118,7 @@ pub fn prepare_observed_database(settings: &Settings, telemetry: Telemetry) -> R
     }
     books::sanitize::refresh_if_policy_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
     books::search::refresh_keys_if_changed(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
+    books::import::ensure_order_indexes(&mut conn).map_err(|e| StartError::Database(e.to_string()))?;
     Ok(pool)
 }
 

@@ -123,3 +123,68 @@ async fn a_large_file_is_written_in_several_transactions_with_rejections_numbere
     let found = app.get("/api/v1/search?q=book%2024999", None).await.json();
     assert_eq!(found["total"], 1);
 }
+
+#[derive(diesel::QueryableByName, Debug, PartialEq, Eq)]
+struct IndexDefinition {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sql: String,
+}
+
+async fn book_indexes(app: &TestApp) -> Vec<IndexDefinition> {
+    shelf::db::run(&app.pool, |conn| {
+        Ok(diesel::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'books' \
+                 AND sql IS NOT NULL ORDER BY name",
+            ),
+            conn,
+        )?)
+    })
+    .await
+    .unwrap()
+}
+
+/// An import into an empty SQLite catalog drops the order indexes and
+/// builds them at the end: they must come back exactly as the migrations
+/// made them, and sorted pages must walk them again.
+#[actix_web::test]
+async fn an_import_into_an_empty_catalog_leaves_the_order_indexes_as_the_migrations_made_them() {
+    let app = TestApp::spawn().await;
+    if app.db.is_postgres() {
+        return;
+    }
+    let migrated = book_indexes(&app).await;
+    assert_eq!(migrated.len(), 3, "{migrated:?}");
+    let report =
+        import(&app, "title,author,rating\nEmma,Jane Austen,4\nDune,Frank Herbert,\nAda,Vladimir Nabokov,3\n").await;
+    assert_eq!(report.imported, 3);
+    assert_eq!(book_indexes(&app).await, migrated);
+    let token = app.user_token("reader").await;
+    let books = app.get("/api/v1/books?sortColumn=title&sortOrder=desc", Some(&token)).await.json();
+    assert_eq!(crate::helpers::titles(&books), ["Emma", "Dune", "Ada"]);
+    // A second import, into a catalog that is no longer empty, keeps them.
+    import(&app, "title,author\nWe,Yevgeny Zamyatin\n").await;
+    assert_eq!(book_indexes(&app).await, migrated);
+}
+
+/// An import killed between dropping the order indexes and rebuilding them
+/// leaves them missing; the next start puts them back.
+#[actix_web::test]
+async fn a_start_rebuilds_order_indexes_an_interrupted_import_left_missing() {
+    let app = TestApp::spawn().await;
+    if app.db.is_postgres() {
+        return;
+    }
+    let migrated = book_indexes(&app).await;
+    shelf::db::run(&app.pool, |conn| {
+        diesel::RunQueryDsl::execute(diesel::sql_query("DROP INDEX books_author_order"), conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(book_indexes(&app).await.len(), 2);
+    shelf::startup::prepare_database(&app.settings).unwrap();
+    assert_eq!(book_indexes(&app).await, migrated);
+}
