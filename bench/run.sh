@@ -154,7 +154,12 @@ import() {
 }
 
 loadgen() {
-    echo "  $2 ..." >&2
+    local label=$2 previous=
+    for argument in "$@"; do
+        [ "$previous" = --label ] && label=$argument
+        previous=$argument
+    done
+    echo "  $label ..." >&2
     "$bin/examples/loadgen" "$@" >>"$rows" || failed=1
 }
 

@@ -242,6 +242,10 @@ struct Answer {
     status: StatusCode,
     retry_after: Option<u64>,
     body: Bytes,
+    /// The server said `Connection: close` (as it does after refusing a
+    /// request whose body it did not read): the next request needs a new
+    /// connection, as a browser would open one.
+    closes: bool,
 }
 
 async fn send(
@@ -263,8 +267,13 @@ async fn send(
     let response = sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+    let closes = response
+        .headers()
+        .get_all("connection")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))));
     let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-    Ok(Answer { status, retry_after, body })
+    Ok(Answer { status, retry_after, body, closes })
 }
 
 /// GETs on one connection until `stop`; latencies count from `measure`.
@@ -290,6 +299,9 @@ async fn read_loop(
         let counted = started >= measure;
         match result {
             Ok(answer) => {
+                if answer.closes {
+                    sender = None;
+                }
                 if counted {
                     tally.requests += 1;
                     tally.latency.saturating_record(started.elapsed().as_micros() as u64);
@@ -412,6 +424,9 @@ async fn sign_in_loop(
         let micros = started.elapsed().as_micros() as u64;
         match result {
             Ok(answer) => {
+                if answer.closes {
+                    sender = None;
+                }
                 if counted {
                     *out.statuses.entry(answer.status.as_u16()).or_default() += 1;
                 }
