@@ -291,40 +291,6 @@ impl Catalogued {
     }
 }
 
-/// The columns `insert_sqlite` writes, in its order.
-const SQLITE_INSERT: &str = "INSERT INTO books (title, author, rating, isbn, published_year, specifications_flat, \
-     safe_title, safe_author, safe_isbn, safe_specifications_flat, updated_at, search_key, created_at) VALUES ";
-const SQLITE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// One INSERT for all `rows`. diesel writes a batch whose optional columns
-/// may be absent as one INSERT per row inside a SAVEPOINT on SQLite; FTS5
-/// flushes its pending index to a new segment at every savepoint and
-/// statement, so the trigger-fed trigram index grew by one segment per book
-/// and spent the import merging them (and the statement journals spilled to
-/// temporary files): 100,000 books took 13 s, 85 % of it there.
-fn insert_sqlite(conn: &mut diesel::SqliteConnection, rows: &[BookColumns], now: i64) -> QueryResult<usize> {
-    use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
-    let placeholders = vec![SQLITE_ROW; rows.len()].join(", ");
-    let mut query = diesel::sql_query(format!("{SQLITE_INSERT}{placeholders}")).into_boxed();
-    for row in rows {
-        query = query
-            .bind::<Text, _>(&row.title)
-            .bind::<Text, _>(&row.author)
-            .bind::<Nullable<Double>, _>(row.rating)
-            .bind::<Nullable<Text>, _>(&row.isbn)
-            .bind::<Nullable<Integer>, _>(row.published_year)
-            .bind::<Nullable<Text>, _>(&row.specifications_flat)
-            .bind::<Text, _>(&row.safe_title)
-            .bind::<Text, _>(&row.safe_author)
-            .bind::<Nullable<Text>, _>(&row.safe_isbn)
-            .bind::<Nullable<Text>, _>(&row.safe_specifications_flat)
-            .bind::<BigInt, _>(row.updated_at)
-            .bind::<Text, _>(&row.search_key)
-            .bind::<BigInt, _>(now);
-    }
-    query.execute(conn)
-}
-
 fn write_batch(conn: &mut DbConnection, batch: Vec<BookColumns>, report: &mut ImportReport) -> Result<(), ImportError> {
     if batch.is_empty() {
         return Ok(());
@@ -332,13 +298,8 @@ fn write_batch(conn: &mut DbConnection, batch: Vec<BookColumns>, report: &mut Im
     let now = db::now();
     db::write_transaction(conn, |conn| {
         for rows in batch.chunks(INSERT_ROWS) {
-            match conn {
-                DbConnection::Sqlite(c) => insert_sqlite(c, rows, now)?,
-                DbConnection::Postgres(c) => {
-                    let values: Vec<_> = rows.iter().map(|columns| (columns, books::created_at.eq(now))).collect();
-                    diesel::insert_into(books::table).values(values).execute(c)?
-                }
-            };
+            let values: Vec<_> = rows.iter().map(|columns| (columns, books::created_at.eq(now))).collect();
+            crate::on_backend!(conn, c => diesel::insert_into(books::table).values(values).execute(c))?;
         }
         Ok::<_, ApiError>(())
     })?;

@@ -97,8 +97,15 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
 
 /// Columns to write for one version of a book: the raw values as given and
 /// their sanitized forms, computed here once.
+///
+/// `None` is written as NULL, never as `DEFAULT` (no optional column has
+/// another default). Besides saying what is meant, it keeps diesel's batch
+/// insert one statement on SQLite: with a value that may be `DEFAULT`,
+/// diesel writes one INSERT per row inside a SAVEPOINT, FTS5 flushes a new
+/// trigram-index segment at each, and an import of 100,000 books took 13 s
+/// instead of 4, most of it merging those segments.
 #[derive(Debug, Clone, Insertable, AsChangeset)]
-#[diesel(table_name = books, treat_none_as_null = true)]
+#[diesel(table_name = books, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct BookColumns {
     pub title: String,
     pub author: String,
